@@ -1,0 +1,63 @@
+"""Provider-neutral descriptions of what an item should be, before the files are read.
+
+Adapters produce `ItemDraft`s; `catalogs.items.build` turns them into STAC items by reading the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+RasterKind = Literal["auto", "continuous", "categorical", "mask"]
+
+
+@dataclass
+class AssetDraft:
+    """One asset: a local file (``path``) or a remote one (``href``), with its roles.
+
+    ``kind`` says how the raster's values behave, which picks the overview resampling of its COG and
+    the stretch of its thumbnail: ``continuous`` (averaged), ``categorical`` (mode) or ``mask`` (nearest).
+    ``fields`` are extra asset fields copied as they are (``title`` and ``description`` have their own).
+    """
+
+    path: Path | None = None
+    href: str | None = None
+    roles: tuple[str, ...] = ("data",)
+    title: str | None = None
+    description: str | None = None
+    media_type: str | None = None
+    kind: RasterKind = "auto"
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.href is None):
+            raise ValueError("an asset draft needs exactly one of path or href")
+        if self.path is not None:
+            self.path = Path(self.path)
+        self.roles = tuple(self.roles)
+
+
+@dataclass
+class ItemDraft:
+    """What an adapter knows about one item.
+
+    Give either ``datetime`` or both ``start_datetime`` and ``end_datetime`` (or all three).
+    ``geometry`` is required only when no asset is a georeferenced raster (tables, points); when given
+    with rasters it wins over the raster footprint. ``footprint_asset`` names the raster whose footprint,
+    grid and thumbnail represent the item (default: the first ``data`` raster).
+    """
+
+    id: str
+    collection: str
+    datetime: datetime | None = None
+    start_datetime: datetime | None = None
+    end_datetime: datetime | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    assets: dict[str, AssetDraft] = field(default_factory=dict)
+    geometry: dict[str, Any] | None = None
+    stac_extensions: list[str] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    footprint_asset: str | None = None
+    thumbnail: bool = True

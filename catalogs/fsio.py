@@ -1,0 +1,65 @@
+"""Small file-system helpers: atomic writes, safe ids, checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from catalogs.errors import InvalidIdError, OutputNotWritableError
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+_RESERVED = {"catalog", "collection"}  # would collide with catalog.json / collection.json beside them
+MAX_ID_LENGTH = 200
+
+
+def check_id(value: str, kind: str = "item") -> str:
+    """Return ``value`` if it is safe as a single file or folder name on every common file system."""
+    if not isinstance(value, str) or not value:
+        raise InvalidIdError(kind, str(value), "it is empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidIdError(kind, value, f"longer than {MAX_ID_LENGTH} characters")
+    if not _SAFE_ID.match(value):
+        raise InvalidIdError(
+            kind, value, "use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
+        )
+    if value.endswith("."):
+        raise InvalidIdError(kind, value, "it ends with '.'")
+    if value.lower() in _RESERVED:
+        raise InvalidIdError(kind, value, "the name is reserved")
+    return value
+
+
+def temp_name(path: Path) -> Path:
+    """A temporary name beside ``path``, unique to this process, hidden from catalog readers."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A reader (or a crash) sees either the old content or the new one, never a partial file. There is no
+    fsync: the guarantee is against the process dying, which is what a killed run does; an OS crash may
+    lose the newest files, which the next run writes again.
+    """
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise OutputNotWritableError(path, exc.strerror or str(exc)) from exc
+
+
+def sha256_multihash(path: Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file as a multihash hex string (``1220`` + digest), as the file extension wants."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return "1220" + digest.hexdigest()
