@@ -1,0 +1,400 @@
+"""Offline JSON-schema resolution for STAC validation.
+
+A :class:`SchemaStore` maps schema URLs to parsed JSON. It looks, in this order, in
+
+1. a schema folder laid out by URL host and path (constructor argument, else ``HARVESTER_SCHEMA_DIR``), e.g.
+   ``<dir>/stac-extensions.github.io/projection/v2.0.0/schema.json``;
+2. the STAC core and GeoJSON schemas bundled with pystac (``https://schemas.stacspec.org/v1.1.0/...``,
+   ``https://geojson.org/schema/...``), and the JSON Schema meta-schemas bundled with jsonschema;
+3. the PROJJSON schema shipped with rasterio and pyproj (``https://proj.org/schemas/v0.7/projjson.schema.json``);
+4. a cache folder of schemas fetched earlier, same layout (constructor argument, else ``HARVESTER_SCHEMA_CACHE``,
+   else ``$XDG_CACHE_HOME/stac-harvester/schemas`` or ``~/.cache/stac-harvester/schemas``);
+5. the network, only when ``allow_network=True``; what it fetches is saved into the cache (atomically).
+
+A schema that cannot be had raises :class:`~catalogs.errors.SchemaUnavailableError`, naming the URL and where it
+looked. ``$ref`` between schemas resolve through the same store (a ``referencing.Registry``), and the compiled
+validator of every schema URL is kept, so that validating many objects costs one compilation per schema.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import httpx
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.validators
+from jsonschema.protocols import Validator
+from jsonschema_specifications import REGISTRY as META_SCHEMAS
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from catalogs.errors import SchemaUnavailableError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_DIR_ENV = "HARVESTER_SCHEMA_DIR"
+SCHEMA_CACHE_ENV = "HARVESTER_SCHEMA_CACHE"
+NETWORK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+#: the PROJJSON schema versions shipped with rasterio and pyproj, and where to find the file in each package
+_PROJJSON_URL = re.compile(r"^https?://proj\.org/schemas/(v[0-9.]+)/projjson\.schema\.json$")
+_PROJJSON_FILES = (("rasterio", "proj_data/projjson.schema.json"), ("pyproj", "proj_dir/share/proj/projjson.schema.json"))
+
+# RFC 3339 date-time, the format STAC requires; jsonschema only checks it when an optional package is installed,
+# so the check is done here, the same in every environment.
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$"
+)
+FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def _is_rfc3339(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    match = _RFC3339.match(value)
+    if not match:
+        raise ValueError("not an RFC 3339 date-time such as 2024-05-01T10:20:30Z")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    date(year, month, day)  # raises ValueError for a day that does not exist
+    if hour > 23 or minute > 59 or second > 60:
+        raise ValueError("time of day out of range")
+    if match.group(9) is not None and (int(match.group(9)) > 23 or int(match.group(10)) > 59):
+        raise ValueError("time zone offset out of range")
+    return True
+
+
+def normalize_url(url: str) -> str:
+    """The URL without its fragment (``...schema.json#`` and ``...schema.json`` are the same schema)."""
+    return urldefrag(url).url
+
+
+def url_to_relpath(url: str) -> Path | None:
+    """The path of a schema URL inside a folder laid out by host and path, or ``None`` if it has no safe one.
+
+    ``https://stac-extensions.github.io/file/v2.1.0/schema.json`` -> ``stac-extensions.github.io/file/v2.1.0/schema.json``;
+    a port becomes part of the host folder name (``127.0.0.1_8000``). URLs with ``..``, empty or hidden segments,
+    queries or backslashes get ``None``: they could point outside the folder.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        return None
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port is not None:
+        host = f"{host}_{port}"
+    segments = parts.path.split("/")[1:]
+    if not segments or segments[-1] == "":
+        return None
+    for segment in [host, *segments]:
+        if not segment or segment.startswith(".") or "\\" in segment or "\x00" in segment:
+            return None
+    return Path(host, *segments)
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stac-harvester" / "schemas"
+
+
+def _bundled_stac_schemas() -> dict[str, Any]:
+    """STAC core and GeoJSON schemas bundled with pystac: URL -> importlib Traversable."""
+    found: dict[str, Any] = {}
+    try:
+        root = importlib.resources.files("pystac.validation.jsonschemas")
+    except ModuleNotFoundError:
+        return found
+    spec = root / "stac-spec"
+    if spec.is_dir():
+        for version_dir in spec.iterdir():
+            if not version_dir.is_dir() or not version_dir.name.startswith("v"):
+                continue
+            base = f"https://schemas.stacspec.org/{version_dir.name}"
+            for file in version_dir.iterdir():
+                if not file.name.endswith(".json"):
+                    continue
+                stem = file.name[: -len(".json")]
+                if stem in ("item", "catalog", "collection"):
+                    found[f"{base}/{stem}-spec/json-schema/{file.name}"] = file
+                else:  # the shared pieces (common, bands, datetime, ...) live beside item.json
+                    found[f"{base}/item-spec/json-schema/{file.name}"] = file
+    geojson = root / "geojson"
+    if geojson.is_dir():
+        for file in geojson.iterdir():
+            if file.name.endswith(".json"):
+                found[f"https://geojson.org/schema/{file.name}"] = file
+    return found
+
+
+def _projjson_files() -> Iterator[Any]:
+    for package, relpath in _PROJJSON_FILES:
+        if importlib.util.find_spec(package) is None:
+            continue
+        file = importlib.resources.files(package).joinpath(relpath)
+        if file.is_file():
+            yield file
+
+
+def external_refs(schema: Any, base: str) -> set[str]:
+    """URLs (without fragment) of the other documents that ``schema``, identified by ``base``, refers to."""
+    found: set[str] = set()
+
+    def walk(node: Any, base: str) -> None:
+        if isinstance(node, dict):
+            node_id = node.get("$id")
+            if isinstance(node_id, str):
+                base = urljoin(base, node_id)
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                target = normalize_url(urljoin(base, ref))
+                if target and target != normalize_url(base):
+                    found.add(target)
+            for value in node.values():
+                if isinstance(value, (dict, list)):
+                    walk(value, base)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, base)
+
+    walk(schema, base)
+    return found
+
+
+class SchemaStore:
+    """Schema URL -> parsed JSON and compiled validator, offline unless ``allow_network`` is set."""
+
+    def __init__(
+        self,
+        schema_dir: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        *,
+        allow_network: bool = False,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if schema_dir is None and os.environ.get(SCHEMA_DIR_ENV):
+            schema_dir = os.environ[SCHEMA_DIR_ENV]
+        if cache_dir is None:
+            cache_dir = os.environ.get(SCHEMA_CACHE_ENV) or _default_cache_dir()
+        self.schema_dir: Path | None = Path(schema_dir) if schema_dir is not None else None
+        self.cache_dir: Path = Path(cache_dir)
+        self.allow_network = allow_network
+        self._client = client
+        self._bundled: dict[str, Any] | None = None
+        self._schemas: dict[str, dict[str, Any]] = {}
+        self._sources: dict[str, str] = {}
+        self._missing: dict[str, SchemaUnavailableError] = {}
+        self._validators: dict[str, Validator] = {}
+        self._registry: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return (
+            f"SchemaStore(schema_dir={self.schema_dir}, cache_dir={self.cache_dir}, "
+            f"allow_network={self.allow_network})"
+        )
+
+    # -- documents -------------------------------------------------------------------------------------------
+
+    def get(self, url: str) -> dict[str, Any]:
+        """The parsed schema at ``url``; raises :class:`SchemaUnavailableError` when it cannot be had."""
+        url = normalize_url(url)
+        schema = self._schemas.get(url)
+        if schema is not None:
+            return schema
+        with self._lock:
+            if url in self._schemas:
+                return self._schemas[url]
+            if url in self._missing:
+                raise self._missing[url]
+            try:
+                schema, source = self._load(url)
+            except SchemaUnavailableError as exc:
+                self._missing[url] = exc
+                raise
+            self._schemas[url] = _with_id(schema, url)
+            self._sources[url] = source
+            log.debug("schema %s from %s", url, source)
+            return self._schemas[url]
+
+    def source(self, url: str) -> str:
+        """Where the schema at ``url`` was found (a file path, or ``network``); loads it if needed."""
+        self.get(url)
+        return self._sources[normalize_url(url)]
+
+    def _load(self, url: str) -> tuple[dict[str, Any], str]:
+        relpath = url_to_relpath(url)
+        looked: list[str] = []
+
+        if self.schema_dir is not None and relpath is not None:
+            file = self.schema_dir / relpath
+            looked.append(f"schema folder: {file}")
+            if file.is_file():
+                return _read_schema_file(url, file), str(file)
+        elif self.schema_dir is None:
+            looked.append(f"no schema folder (set {SCHEMA_DIR_ENV})")
+
+        if url in META_SCHEMAS:
+            return dict(META_SCHEMAS[url].contents), "jsonschema-specifications"
+        if self._bundled is None:
+            self._bundled = _bundled_stac_schemas()
+        bundled = self._bundled.get(url)
+        if bundled is not None:
+            return _read_schema_file(url, bundled), f"pystac: {bundled}"
+        match = _PROJJSON_URL.match(url)
+        if match:
+            for file in _projjson_files():
+                schema = _read_schema_file(url, file)
+                if normalize_url(str(schema.get("$id", ""))) == url:
+                    return schema, str(file)
+            looked.append("PROJJSON schema of rasterio/pyproj (a different version)")
+        else:
+            looked.append("schemas bundled with pystac (STAC core, GeoJSON)")
+
+        cached = self.cache_dir / relpath if relpath is not None else None
+        if cached is not None:
+            looked.append(f"cache: {cached}")
+            if cached.is_file():
+                return _read_schema_file(url, cached), str(cached)
+
+        if not self.allow_network:
+            looked.append("network not allowed")
+            hint = "; ".join(looked)
+            if relpath is not None:
+                hint += (
+                    f". Put the schema at <schema folder>/{relpath.as_posix()} and set {SCHEMA_DIR_ENV}, "
+                    "or allow network access once to fetch it into the cache"
+                )
+            raise SchemaUnavailableError(url, hint)
+        if relpath is None:
+            raise SchemaUnavailableError(url, "; ".join(looked) + "; not an http(s) URL that can be fetched")
+        return self._fetch(url, cached, looked), "network"
+
+    def _fetch(self, url: str, cached: Path | None, looked: list[str]) -> dict[str, Any]:
+        try:
+            if self._client is not None:
+                response = self._client.get(url, timeout=NETWORK_TIMEOUT, follow_redirects=True)
+            else:
+                response = httpx.get(url, timeout=NETWORK_TIMEOUT, follow_redirects=True)
+            response.raise_for_status()
+            schema = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise SchemaUnavailableError(url, "; ".join([*looked, f"fetching failed: {exc}"])) from exc
+        if not isinstance(schema, dict):
+            raise SchemaUnavailableError(url, "; ".join([*looked, "the fetched document is not a JSON object"]))
+        if cached is not None:
+            _save_atomically(cached, response.content)
+        log.info("fetched schema %s%s", url, f" into {cached}" if cached else "")
+        return schema
+
+    # -- references and validators ---------------------------------------------------------------------------
+
+    def _retrieve(self, uri: str) -> Resource[Any]:
+        """``referencing`` retrieval hook: every ``$ref`` not yet registered resolves through the store."""
+        return Resource.from_contents(self.get(uri), default_specification=DRAFT7)
+
+    def registry_for(self, url: str) -> Registry[Any]:
+        """A registry holding the schema at ``url`` and every schema it refers to, directly or not."""
+        url = normalize_url(url)
+        with self._lock:
+            pending = [url]
+            added: list[tuple[str, Resource[Any]]] = []
+            known = set(self._registry)
+            while pending:
+                current = pending.pop()
+                if current in known or current in META_SCHEMAS:
+                    continue
+                known.add(current)
+                schema = self.get(current)
+                added.append((current, Resource.from_contents(schema, default_specification=DRAFT7)))
+                pending.extend(external_refs(schema, current) - known)
+            if added:
+                self._registry = self._registry.with_resources(added).crawl()
+            return self._registry
+
+    def validator(self, url: str) -> Validator:
+        """The compiled validator of the schema at ``url`` (kept for the life of the store)."""
+        url = normalize_url(url)
+        validator = self._validators.get(url)
+        if validator is not None:
+            return validator
+        with self._lock:
+            if url in self._validators:
+                return self._validators[url]
+            if url in self._missing:
+                raise self._missing[url]
+            schema = self.get(url)
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+            try:
+                cls.check_schema(schema)
+                registry = self.registry_for(url)
+            except jsonschema.exceptions.SchemaError as exc:
+                error = SchemaUnavailableError(
+                    url, f"{self._sources.get(url, '?')} is not a valid JSON schema: {exc.message}"
+                )
+                self._missing[url] = error
+                raise error from exc
+            except SchemaUnavailableError as exc:
+                if exc.url == url:
+                    raise
+                error = SchemaUnavailableError(url, f"it needs another schema: {exc}")
+                self._missing[url] = error
+                raise error from exc
+            validator = cls(schema, registry=registry, format_checker=FORMAT_CHECKER)
+            self._validators[url] = validator
+            return validator
+
+
+def _with_id(schema: dict[str, Any], url: str) -> dict[str, Any]:
+    """``schema`` identified by the URL it was requested under.
+
+    Some published schemas carry a wrong ``$id`` (processing v1.1.0 says v1.0.0, table v1.0.1 says v1.0.0,
+    pystac's STAC 1.1.0 ``common.json`` says ``commonjson``); their ``#`` references would otherwise resolve
+    into another document.
+    """
+    current = schema.get("$id")
+    if isinstance(current, str) and normalize_url(current) != url:
+        log.debug("schema %s declares $id %s; using %s", url, current, url)
+        return {**schema, "$id": url}
+    return schema
+
+
+def _read_schema_file(url: str, file: Any) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            schema = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise SchemaUnavailableError(url, f"{file} cannot be read as JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise SchemaUnavailableError(url, f"{file} is not a JSON object")
+    return schema
+
+
+def _save_atomically(path: Path, data: bytes) -> None:
+    """Write a fetched schema into the cache; a failure to cache is logged, not raised."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not cache schema at %s: %s", path, exc)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
