@@ -85,7 +85,7 @@ def footprint_from_path(path: str | Path, **kwargs: Any) -> Footprint:
             with rasterio.open(path) as dataset:
                 return raster_footprint(dataset, **kwargs)
     except (RasterioError, CPLE_BaseError) as exc:
-        raise NotARasterError(path, str(exc)) from exc
+        raise NotARasterError(path, str(exc.__cause__ or exc)) from exc
 
 
 def raster_footprint(

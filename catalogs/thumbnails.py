@@ -68,7 +68,7 @@ def write_thumbnail(src: Path, dst: Path, *, kind: RasterKind = "auto", max_size
             with rasterio.open(src) as dataset:
                 bands = _render(dataset, kind, max_size)
     except (RasterioError, CPLE_BaseError) as exc:
-        raise NotARasterError(src, str(exc)) from exc
+        raise NotARasterError(src, str(exc.__cause__ or exc)) from exc
     atomic_write_bytes(dst, _png_bytes(bands))
     return dst
 
@@ -157,8 +157,9 @@ def _stretch(band: np.ndarray, valid: np.ndarray, limits: tuple[float, float] | 
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         out[valid] = 128
         return out
-    scaled = 1.0 + (np.clip(values, low, high) - low) * (254.0 / (high - low))
-    out[valid] = np.rint(scaled).astype(np.uint8)
+    with np.errstate(all="ignore"):  # extreme float ranges must not leak overflow warnings
+        scaled = 1.0 + (np.clip(values, low, high) - low) * (254.0 / (high - low))
+        out[valid] = np.rint(np.nan_to_num(np.clip(scaled, 1.0, 255.0), nan=1.0)).astype(np.uint8)
     return out
 
 
