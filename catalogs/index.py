@@ -64,6 +64,9 @@ class CatalogIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._pending_items: list[tuple[Any, ...]] = []
+        self._pending_deletes: list[tuple[str, str]] = []
+        self._pending_values: list[tuple[str, str, str, str]] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level="DEFERRED")
@@ -88,6 +91,7 @@ class CatalogIndex:
         self.db.close()
 
     def commit(self) -> None:
+        self.write_pending()
         self.db.commit()
 
     # -- meta
@@ -134,27 +138,39 @@ class CatalogIndex:
         return [r[0] for r in rows]
 
     # -- items
-    def item(self, cid: str, item_id: str) -> ItemRecord | None:
-        row = self.db.execute(
+    def records(self, cid: str) -> dict[str, ItemRecord]:
+        """Every item of a collection, by id (loaded once per run by the writer)."""
+        rows = self.db.execute(
             "SELECT collection, id, year, minx, miny, maxx, maxy, start, end, digest, files "
-            "FROM items WHERE collection=? AND id=?",
-            (cid, item_id),
-        ).fetchone()
-        if row is None:
-            return None
-        return ItemRecord(row[0], row[1], row[2], tuple(row[3:7]), row[7], row[8], row[9], tuple(json.loads(row[10])))
+            "FROM items WHERE collection=?",
+            (cid,),
+        )
+        return {
+            r[1]: ItemRecord(r[0], r[1], r[2], tuple(r[3:7]), r[7], r[8], r[9], tuple(json.loads(r[10])))
+            for r in rows
+        }
 
-    def put_item(self, rec: ItemRecord, values: dict[str, list[str]]) -> None:
-        self.db.execute(
+    def queue_item(self, rec: ItemRecord, values: dict[str, list[str]], replaced: bool) -> None:
+        """Record an item; written to the database in batches by `write_pending` (and `commit`)."""
+        self._pending_items.append(
+            (rec.collection, rec.id, rec.year, *rec.bbox, rec.start, rec.end, rec.digest, json.dumps(rec.files))
+        )
+        if replaced:
+            self._pending_deletes.append((rec.collection, rec.id))
+        self._pending_values.extend((rec.collection, rec.id, f, v) for f, vs in values.items() for v in vs)
+
+    def write_pending(self) -> None:
+        # Deletes first: a replaced item's old summary values go, its new ones are queued after.
+        self.db.executemany("DELETE FROM item_values WHERE collection=? AND id=?", self._pending_deletes)
+        self.db.executemany(
             "INSERT OR REPLACE INTO items(collection, id, year, minx, miny, maxx, maxy, start, end, digest, files) "
             "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.collection, rec.id, rec.year, *rec.bbox, rec.start, rec.end, rec.digest, json.dumps(rec.files)),
+            self._pending_items,
         )
-        self.db.execute("DELETE FROM item_values WHERE collection=? AND id=?", (rec.collection, rec.id))
         self.db.executemany(
-            "INSERT OR IGNORE INTO item_values(collection, id, field, value) VALUES(?, ?, ?, ?)",
-            [(rec.collection, rec.id, f, v) for f, vs in values.items() for v in vs],
+            "INSERT OR IGNORE INTO item_values(collection, id, field, value) VALUES(?, ?, ?, ?)", self._pending_values
         )
+        self._pending_items, self._pending_deletes, self._pending_values = [], [], []
 
     def set_digest(self, cid: str, item_id: str, digest: str) -> None:
         self.db.execute("UPDATE items SET digest=? WHERE collection=? AND id=?", (digest, cid, item_id))

@@ -94,7 +94,8 @@ class CatalogStore:
             self.index.set_meta("root_dirty", "1")
         self.meta = wanted
         self._specs = self.index.collections()
-        self._counts = {cid: self.index.count(cid) for cid in self._specs}
+        self._root_str = str(self.root)
+        self._known: dict[str, dict[str, ItemRecord]] = {}
         self._asset_keys = {cid: self.index.asset_keys(cid) for cid in self._specs}
         self._split_ids = {cid for cid in self._specs if self.index.is_split(cid)}
         self._dirty: set[tuple[str, int]] = set()
@@ -131,7 +132,6 @@ class CatalogStore:
         self.index.put_collection(spec.id, data)
         self.index.set_meta("root_dirty", "1")
         self._specs[spec.id] = json.loads(json.dumps(data, sort_keys=True))
-        self._counts.setdefault(spec.id, 0)
         self._asset_keys.setdefault(spec.id, set())
         self.index.commit()
 
@@ -147,15 +147,17 @@ class CatalogStore:
         if cid is None or cid not in self._specs:
             raise CatalogError(f"item {item.id!r}: unknown collection {cid!r}; call ensure_collection first")
         check_id(item.id, "item")
-        folder = self.root / cid / item.id
-        previous = self.index.item(cid, item.id)
+        known = self._records(cid)
+        previous = known.get(item.id)
         year = _year(item)
-        if previous is None and self._counts[cid] + 1 > self.split_threshold and cid not in self._split_ids:
+        if previous is None and len(known) + 1 > self.split_threshold and cid not in self._split_ids:
             self._split(cid)
         parent = f"../{year}/catalog.json" if cid in self._split_ids else "../collection.json"
 
+        # Plain string paths on this hot path: pathlib costs more than the file system calls here.
+        folder = os.path.join(self._root_str, cid, item.id)
         data = item.to_dict(include_self_link=False, transform_hrefs=False)
-        sources = self._asset_sources(item, data, folder)
+        sources = self._asset_sources(item, data)
         data["links"] = [
             {"rel": "root", "href": "../../catalog.json", "type": stac.JSON},
             {"rel": "parent", "href": parent, "type": stac.JSON},
@@ -164,39 +166,44 @@ class CatalogStore:
         data["collection"] = cid
         body = _dumps(data)
         digest = hashlib.sha256(body).hexdigest()
-        path = folder / f"{item.id}.json"
-        if previous is not None and previous.digest == digest and path.exists():
-            return path
+        path = os.path.join(folder, f"{item.id}.json")
+        if previous is not None and previous.digest == digest and os.path.exists(path):
+            return Path(path)
 
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
         for name, source in sources.items():
-            _place(source, folder / name, assets)
+            _place(source, Path(folder, name), assets)
         atomic_write_bytes(path, body)
+        names = tuple(sorted(sources))
         if previous is not None:
-            for stale in set(previous.files) - set(sources) - {a for a in _local_names(data)}:
-                (folder / stale).unlink(missing_ok=True)
+            for stale in set(previous.files) - set(names):
+                Path(folder, stale).unlink(missing_ok=True)
 
         start, end = _time_range(item)
-        record = ItemRecord(cid, item.id, year, _bbox(item), start, end, digest, tuple(sorted(_local_names(data))))
-        self.index.put_item(record, _summary_values(item, self._specs[cid]["summaries"]))
+        record = ItemRecord(cid, item.id, year, _bbox(item), start, end, digest, names)
+        known[item.id] = record
+        self.index.queue_item(record, _summary_values(item, self._specs[cid]["summaries"]), previous is not None)
         self._mark_dirty(cid, year)
         if previous is not None and previous.year != year:
             self._mark_dirty(cid, previous.year)
-        if previous is None:
-            self._counts[cid] += 1
+        new_keys = self._asset_keys[cid]
+        for key, asset in data["assets"].items():
+            if key not in new_keys:
+                self.index.add_asset_definition(cid, key, _asset_definition(asset))
+                new_keys.add(key)
         self._pending += 1
         if self._pending >= COMMIT_EVERY:  # bounds what a crash can drop from the index
             self.index.commit()
             self._pending = 0
-        known = self._asset_keys[cid]
-        for key, asset in data["assets"].items():
-            if key not in known:
-                self.index.add_asset_definition(cid, key, _asset_definition(asset))
-                known.add(key)
-        return path
+        return Path(path)
+
+    def _records(self, cid: str) -> dict[str, ItemRecord]:
+        if cid not in self._known:
+            self._known[cid] = self.index.records(cid)
+        return self._known[cid]
 
     def _mark_dirty(self, cid: str, year: int) -> None:
         if (cid, year) not in self._dirty:
@@ -205,6 +212,7 @@ class CatalogStore:
 
     def flush(self) -> None:
         """Write the collections, sub-catalogs and root that changed since the last flush."""
+        self.index.write_pending()
         for cid in self.index.dirty_collections():
             self._write_collection(cid)
             self.index.mark_clean(cid)
@@ -215,7 +223,7 @@ class CatalogStore:
         self.index.commit()
 
     def count(self, collection: str) -> int:
-        return self._counts.get(collection, 0)
+        return len(self._records(collection)) if collection in self._specs else 0
 
     # -- writing the non-item files
     def _write_root(self) -> None:
@@ -283,6 +291,7 @@ class CatalogStore:
     def _split(self, cid: str) -> None:
         """Switch a collection to yearly sub-catalogs: once, rewriting its items' parent links."""
         log.info("collection %s passes %d items: listing its items in yearly sub-catalogs", cid, self.split_threshold)
+        self.index.write_pending()
         for item_id, year in list(self.index.item_ids(cid)):
             path = self.root / cid / item_id / f"{item_id}.json"
             data = json.loads(path.read_bytes())
@@ -309,7 +318,7 @@ class CatalogStore:
         return summaries
 
     # -- assets
-    def _asset_sources(self, item: pystac.Item, data: dict[str, Any], folder: Path) -> dict[str, Path]:
+    def _asset_sources(self, item: pystac.Item, data: dict[str, Any]) -> dict[str, Path]:
         """Rewrite local asset hrefs in ``data`` to relative ones; return {file name: source path}."""
         sources: dict[str, Path] = {}
         for key, asset in data["assets"].items():
@@ -378,10 +387,6 @@ def _same_device(a: Path, b: Path) -> bool:
     return a.stat().st_dev == b.stat().st_dev
 
 
-def _local_names(data: dict[str, Any]) -> list[str]:
-    return [a["href"][2:] for a in data["assets"].values() if a["href"].startswith("./")]
-
-
 def _asset_definition(asset: dict[str, Any]) -> dict[str, Any]:
     definition = {k: asset[k] for k in ("title", "type", "roles") if k in asset}
     if "bands" in asset:
@@ -436,4 +441,4 @@ def _catalog_id(root: Path) -> str:
 
 def _dumps(data: dict[str, Any]) -> bytes:
     # orjson: indented output at C speed (the stdlib's encoder falls back to pure Python when indenting)
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n"
