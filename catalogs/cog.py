@@ -8,11 +8,11 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio._err import CPLE_BaseError  # GDAL errors raised by rasterio.shutil.copy; not re-exported
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 SMALLEST_OVERVIEW = 256
 
 _RESAMPLING_BY_KIND = {"continuous": "AVERAGE", "categorical": "MODE", "mask": "NEAREST"}
+# metadata domains that GDAL copies anyway, or that describe the file rather than the data
+_USUAL_DOMAINS = {"IMAGE_STRUCTURE", "DERIVED_SUBDATASETS", "RPC", "xml:XMP", "json:ISIS3", "json:VICAR"}
 _PREDICTOR_CODECS = {"LZW", "DEFLATE", "ZSTD"}
 # rasterio.shutil.copy raises SystemError ("Unknown GDAL Error") when GDAL fails without a message
 _GDAL_ERRORS = (RasterioError, CPLE_BaseError, SystemError)
@@ -48,20 +50,11 @@ class CogResult:
 def validate_cog(path: str | os.PathLike[str]) -> tuple[bool, list[str], list[str]]:
     """Validate ``path`` as a COG in strict mode (warnings count as errors): ``(is_valid, errors, warnings)``.
 
-    On top of rio-cogeo's layout checks, the last block of a file that passes them is read, which catches a
-    COG cut short (rio-cogeo reads only headers). Raises `NotARasterError` if the file is missing or GDAL
-    cannot read it.
+    rio-cogeo reads only headers; a file that passes its checks is also checked to hold all of its last
+    blocks, which catches a COG cut short. Raises `NotARasterError` if the file is missing, cut short or
+    GDAL cannot read it.
     """
-    path = Path(path)
-    if not path.exists():
-        raise NotARasterError(path, "no such file")
-    try:
-        ok, errors, warnings = cog_validate(path, strict=True, quiet=True)
-        if ok:
-            with rasterio.open(path) as dataset:
-                _read_last_block(dataset)
-    except (*_GDAL_ERRORS, OSError) as exc:
-        raise NotARasterError(path, str(exc)) from exc
+    ok, errors, warnings, _ = _validate(Path(path))
     return ok, errors, warnings
 
 
@@ -121,8 +114,7 @@ def cog_creation_options(
         "BIGTIFF": "IF_SAFER",
         "RESAMPLING": resampling,
         "OVERVIEW_RESAMPLING": resampling,
-        # metadata domains other than the default one are dropped unless asked for
-        "COPY_SRC_MDD": "YES",
+        **_metadata_domain_options(dataset),
     }
     if options["COMPRESS"] in _PREDICTOR_CODECS:
         options["PREDICTOR"] = "YES"  # the driver picks floating point (3) for floats, horizontal (2) else
@@ -131,8 +123,7 @@ def cog_creation_options(
         # existing overviews may have been made with the wrong resampling, or be external
         options.update(OVERVIEWS="IGNORE_EXISTING", OVERVIEW_COUNT=str(count))
     else:
-        # GDAL 3.10 fails ("Unknown GDAL Error") on OVERVIEW_COUNT=0 with IGNORE_EXISTING if the source has
-        # overviews
+        # rather than OVERVIEW_COUNT=0, on which GDAL 3.10 fails ("Unknown GDAL Error") for some sources
         options["OVERVIEWS"] = "NONE"
     return options
 
@@ -157,8 +148,8 @@ def ensure_cog(
     missing or not writable) or `CogConversionError` (GDAL failed, or the result is not a valid COG).
     """
     src, dst = Path(src), Path(dst)
-    valid, _, _ = validate_cog(src)
-    if valid and _is_self_contained(src):
+    valid, _, _, files = _validate(src)
+    if valid and len(files) == 1:  # a sidecar (.aux.xml, .msk...) would be left behind
         if _same_file(src, dst):
             log.debug("%s is already a COG", src)
         else:
@@ -179,8 +170,9 @@ def convert_to_cog(
 ) -> Path:
     """Encode ``src`` as a COG at ``dst``, even if it already is one; `ensure_cog` is what you usually want.
 
-    Nodata, masks, colormaps, scale/offset, units, band descriptions and metadata of every domain are kept;
-    the options are those of `cog_creation_options`. Errors as for `ensure_cog`.
+    Nodata, masks, colormaps, scale/offset, units, band descriptions and metadata are kept (for metadata
+    domains other than the default one, see `_metadata_domain_options`); the options are those of
+    `cog_creation_options`. Errors as for `ensure_cog`.
     """
     src, dst = Path(src), Path(dst)
     try:
@@ -190,16 +182,16 @@ def convert_to_cog(
             )
     except (*_GDAL_ERRORS, OSError) as exc:
         raise NotARasterError(src, str(exc)) from exc
-    tmp = _claim_temp(dst)
+    tmp = _temp_for(dst)
     try:
         try:
-            with rasterio.Env(GDAL_NUM_THREADS=str(threads)):
-                rasterio.shutil.copy(src, tmp, driver="COG", **options)
+            # NUM_THREADS alone: GDAL_NUM_THREADS on top made it no faster (2 cores), if anything slower
+            rasterio.shutil.copy(src, tmp, driver="COG", **options)
         except _GDAL_ERRORS as exc:
-            # GDAL names the dataset it failed on: a block it could not read from the source means a corrupt
-            # source, anything else a failure to write
-            if re.match(re.escape(str(src)) + "[,:]", str(exc)):
-                raise NotARasterError(src, str(exc)) from exc
+            # GDAL's message does not always say which side failed: a source that cannot be read through
+            # (say, a download cut short) is not a raster, anything else a failure to write
+            if (read_error := _read_error(src)) is not None:
+                raise NotARasterError(src, read_error) from exc
             raise CogConversionError(src, f"writing {dst}: {exc}") from exc
         try:
             valid, errors, warnings = validate_cog(tmp)
@@ -215,20 +207,67 @@ def convert_to_cog(
     return dst
 
 
-def _read_last_block(dataset: DatasetReader) -> None:
-    """Read the last block of the last band and its mask, which GDAL writes at the end of a COG."""
-    block_height, block_width = dataset.block_shapes[-1]
-    col = (dataset.width - 1) // block_width * block_width
-    row = (dataset.height - 1) // block_height * block_height
-    window = Window(col, row, dataset.width - col, dataset.height - row)
-    dataset.read(dataset.count, window=window)
-    dataset.read_masks(dataset.count, window=window)
+def _metadata_domain_options(dataset: DatasetReader) -> dict[str, str]:
+    """``COPY_SRC_MDD=YES`` if the GeoTIFF has metadata in domains of its own, which GDAL drops by default.
+
+    GDAL 3.10 loses the default-domain metadata of the bands when copying all domains, so a file that has
+    both keeps its band metadata and loses the other domains (with a warning). Other formats' own domains
+    (netCDF, HDF...) describe their containers and are not copied.
+    """
+    if dataset.driver != "GTiff":
+        return {}
+    bands = range(1, dataset.count + 1)
+    extra = set(dataset.tag_namespaces()).union(*(dataset.tag_namespaces(b) for b in bands)) - _USUAL_DOMAINS
+    if not extra:
+        return {}
+    if any(dataset.tags(b) for b in bands):
+        log.warning(
+            "%s: metadata domains %s are not kept in the COG (GDAL would lose the band metadata)",
+            dataset.name,
+            ", ".join(sorted(extra)),
+        )
+        return {}
+    return {"COPY_SRC_MDD": "YES"}
 
 
-def _is_self_contained(path: Path) -> bool:
-    """False if GDAL reads part of the raster from files beside it (.aux.xml, .msk, world files...)."""
-    with rasterio.open(path) as dataset:
-        return len(dataset.files) == 1
+def _read_error(path: Path) -> str | None:
+    """What GDAL says when reading every pixel of ``path``, or None if all of it reads."""
+    try:
+        with rasterio.open(path) as dataset:
+            row_bytes = dataset.width * sum(np.dtype(dtype).itemsize for dtype in dataset.dtypes)
+            step = max(1, (64 << 20) // max(1, row_bytes))
+            for row in range(0, dataset.height, step):
+                dataset.read(window=Window(0, row, dataset.width, min(step, dataset.height - row)))
+    except (*_GDAL_ERRORS, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def _validate(path: Path) -> tuple[bool, list[str], list[str], list[str]]:
+    """`validate_cog`, plus the files GDAL reads for the raster (more than one: sidecars beside it)."""
+    if not path.exists():
+        raise NotARasterError(path, "no such file")
+    try:
+        ok, errors, warnings = cog_validate(path, strict=True, quiet=True)
+        with rasterio.open(path) as dataset:
+            files = dataset.files
+            if ok and (end := _end_of_data(dataset)) > (size := path.stat().st_size):
+                raise NotARasterError(path, f"cut short: {size} bytes, its last block ends at byte {end}")
+    except (*_GDAL_ERRORS, OSError) as exc:
+        raise NotARasterError(path, str(exc)) from exc
+    return ok, errors, warnings, files
+
+
+def _end_of_data(dataset: DatasetReader) -> int:
+    """Where the last block of the full-resolution image ends (GDAL writes these last in a COG)."""
+    block_height, block_width = dataset.block_shapes[0]
+    last = f"{(dataset.width - 1) // block_width}_{(dataset.height - 1) // block_height}"
+    end = 0
+    for band in range(1, dataset.count + 1):
+        offset = dataset.get_tag_item(f"BLOCK_OFFSET_{last}", "TIFF", bidx=band)
+        size = dataset.get_tag_item(f"BLOCK_SIZE_{last}", "TIFF", bidx=band)
+        end = max(end, int(offset or 0) + int(size or 0))  # a sparse file may have no last block
+    return end
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -238,8 +277,12 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _claim_temp(dst: Path) -> Path:
-    """Create the temporary file beside ``dst``, which checks that its folder exists and is writable."""
+def _temp_for(dst: Path) -> Path:
+    """The temporary name beside ``dst``, once a file made and removed there shows the folder is writable.
+
+    The writer then creates the file anew: writing over an existing file (truncating it) makes some file
+    systems (ext4) flush it on close, which doubled the time of a copy in the benchmark.
+    """
     folder = dst.parent
     if not folder.is_dir():
         reason = "not a folder" if folder.exists() else "the folder does not exist"
@@ -247,16 +290,32 @@ def _claim_temp(dst: Path) -> Path:
     tmp = temp_name(dst)
     try:
         tmp.open("wb").close()
+        tmp.unlink()
     except OSError as exc:
         raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
     return tmp
 
 
 def _replace(tmp: Path, dst: Path) -> None:
+    """Rename ``tmp`` to ``dst``, and its GDAL sidecar with it; a stale sidecar of ``dst`` is removed.
+
+    GDAL puts what a GeoTIFF cannot hold (such as a different nodata value per band) in a ``.aux.xml``
+    sidecar; an old sidecar left beside ``dst`` would lay outdated metadata over the new file.
+    """
+    sidecar, old_sidecar = _aux_xml(tmp), _aux_xml(dst)
     try:
         os.replace(tmp, dst)
+        if sidecar.exists():
+            log.warning("%s: GDAL keeps part of its metadata in %s", dst, old_sidecar.name)
+            os.replace(sidecar, old_sidecar)
+        else:
+            old_sidecar.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputNotWritableError(dst, exc.strerror or str(exc)) from exc
+
+
+def _aux_xml(path: Path) -> Path:
+    return path.with_name(path.name + ".aux.xml")
 
 
 def _remove_temps(tmp: Path) -> None:
@@ -270,11 +329,10 @@ def _remove_temps(tmp: Path) -> None:
 
 def _place_copy(src: Path, dst: Path, *, link: bool) -> None:
     """Put the bytes of ``src`` at ``dst``: a hard link if allowed and possible, else a copy."""
-    tmp = _claim_temp(dst)
+    tmp = _temp_for(dst)
     try:
         how = "copy"
         if link:
-            tmp.unlink()
             try:
                 os.link(src, tmp)
                 how = "hard link"
