@@ -84,47 +84,57 @@ def validate_object(obj: dict[str, Any], store: SchemaStore) -> list[str]:
 
 
 def _validate_with(obj: dict[str, Any], url: str, store: SchemaStore) -> list[str]:
-    label = schema_label(url)
     try:
-        validator = store.validator(url)
-        found = list(validator.iter_errors(obj))
+        if store.is_valid(url, obj):
+            return []
+        found = list(store.validator(url).iter_errors(obj))
+        if not found:
+            log.debug("accelerated validator rejects what jsonschema accepts (%s, id %r)", url, obj.get("id"))
     except SchemaUnavailableError as exc:
         return [str(exc)]
     except referencing.exceptions.Unresolvable as exc:  # a $ref the store could not resolve while validating
         cause = exc.__cause__ or exc.__context__
         while cause is not None and not isinstance(cause, SchemaUnavailableError):
             cause = cause.__cause__ or cause.__context__
-        return [f"[{label}] {cause if cause is not None else f'unresolvable $ref {exc.ref}'}"]
+        return [f"[{schema_label(url)}] {cause if cause is not None else f'unresolvable $ref {exc.ref}'}"]
+    label = schema_label(url)
     messages: list[str] = []
     for error in found:
-        for leaf in _explain(error):
+        for leaf, alternative in _explain(error):
             message = f"[{label}] {leaf.json_path}: {_message(leaf)}"
+            if alternative:
+                message += f" (or give {', '.join(map(repr, alternative))})"
             if message not in messages:
                 messages.append(message)
     return messages
 
 
-def _explain(error: ValidationError, depth: int = 0) -> list[ValidationError]:
+def _explain(error: ValidationError, depth: int = 0) -> list[tuple[ValidationError, list[str]]]:
     """The errors that say what is wrong, instead of 'is not valid under any of the given schemas'.
 
     For ``oneOf``/``anyOf``, branches that fail only because they are for another object type (``type`` is
     ``Collection`` in a branch for Items) are dropped; of the branches left, the one with the fewest errors is
-    the one the author most likely meant.
+    the one the author most likely meant. Each error comes with the fields that other branches only lacked
+    (``start_datetime``/``end_datetime`` as the alternative to a non-null ``datetime``).
     """
     if error.validator not in ("oneOf", "anyOf") or not error.context or depth > 8:
-        return [error]
+        return [(error, [])]
     branches: dict[Any, list[ValidationError]] = defaultdict(list)
     for sub in error.context:
         branches[sub.relative_schema_path[0] if sub.relative_schema_path else None].append(sub)
     plausible = [errs for errs in branches.values() if not any(_is_type_mismatch(e) for e in errs)]
     if not plausible:
         best = best_match(error.context)
-        return [error] if best is None else _explain(best, depth + 1)
+        return [(error, [])] if best is None else _explain(best, depth + 1)
     fewest = min(len(errs) for errs in plausible)
     candidates = [errs for errs in plausible if len(errs) == fewest]
     if len(candidates) > 1:
-        return [error]
-    return [leaf for sub in candidates[0] for leaf in _explain(sub, depth + 1)]
+        return [(error, [])]
+    others = [errs for errs in plausible if errs is not candidates[0]]
+    alternative: list[str] = []
+    if len(others) == 1 and all(e.validator == "required" for e in others[0]):
+        alternative = list(dict.fromkeys(_missing_fields(others[0])))
+    return [(leaf, alt or alternative) for sub in candidates[0] for leaf, alt in _explain(sub, depth + 1)]
 
 
 def _is_type_mismatch(error: ValidationError) -> bool:
@@ -134,11 +144,27 @@ def _is_type_mismatch(error: ValidationError) -> bool:
 def _message(error: ValidationError) -> str:
     if error.validator in ("oneOf", "anyOf"):
         message = f"{_short(error.instance)} is not valid under any of the given schemas"
+        missing = list(dict.fromkeys(_missing_fields(error.context)))
+        if missing:
+            message += f"; it needs one of {', '.join(map(repr, missing[:8]))}"
+            message += ", ..." if len(missing) > 8 else ""
+    elif error.validator == "not" and error.validator_value == {"type": "null"}:
+        message = "must not be null"
+    elif error.validator == "not" and error.validator_value in ({}, True):
+        message = "must not be present"
     else:
         message = error.message
     if error.validator == "format" and error.cause is not None:
         message += f" ({error.cause})"
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "\u2026"
+
+
+def _missing_fields(errors: Iterable[ValidationError]) -> Iterable[str]:
+    """The names of missing required fields anywhere in a tree of ``oneOf``/``anyOf`` branch errors."""
+    for error in errors:
+        if error.validator == "required" and isinstance(error.instance, dict):
+            yield from (name for name in error.validator_value if name not in error.instance)
+        yield from _missing_fields(error.context)
 
 
 def _short(value: Any) -> str:
@@ -276,7 +302,9 @@ class _Walker:
     def __init__(self, store: SchemaStore) -> None:
         self.store = store
         self.seen: set[str] = set()  # real paths of the files already queued
-        self.status: dict[str, str | None] = {}  # normalized path -> why it is not a readable JSON object, or None
+        # normalized path -> why it is not a readable JSON object (or None), for targets of parent/root/collection
+        # links: catalogs, collections and unreadable files (not every item, to stay small on huge catalogs)
+        self.status: dict[str, str | None] = {}
 
     def read(self, path: str) -> tuple[Any, str | None]:
         try:
@@ -292,16 +320,14 @@ class _Walker:
             problem = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         else:
             problem = None if isinstance(data, dict) else f"JSON {type(data).__name__}, not an object"
-            self.status[path] = problem
             return data, problem
-        self.status[path] = problem
         return None, problem
 
     def target_problem(self, path: str) -> str | None:
         if path not in self.status:
             if not os.path.exists(path):
                 return "file not found"
-            self.read(path)
+            self.status[path] = self.read(path)[1]
         return self.status[path]
 
     def walk(self, root: str) -> Iterable[ObjectReport]:
@@ -318,8 +344,11 @@ class _Walker:
     ) -> tuple[ObjectReport, list[tuple[str, str | None, str | None]]]:
         obj, problem = self.read(path)
         if problem is not None:
+            self.status[path] = problem
             return ObjectReport(Path(path), "file", None, [problem]), []
         stac_type = obj.get("type")
+        if stac_type != "Feature":
+            self.status[path] = None
         kind = KIND_LABELS.get(stac_type, "file")
         obj_id = obj.get("id") if isinstance(obj.get("id"), str) else None
         errors = validate_object(obj, self.store)

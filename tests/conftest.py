@@ -30,8 +30,8 @@ def schema_dir(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _offline_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+def _offline_schemas(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Validation in tests uses the shared schema folder and never a user's cache."""
     if (SHARED / "stac-schemas").is_dir():
         monkeypatch.setenv("HARVESTER_SCHEMA_DIR", str(SHARED / "stac-schemas"))
-    monkeypatch.setenv("HARVESTER_SCHEMA_CACHE", str(ROOT / ".venv" / "schema-cache-tests-unused"))
+    monkeypatch.setenv("HARVESTER_SCHEMA_CACHE", str(tmp_path_factory.getbasetemp() / "schema-cache"))
