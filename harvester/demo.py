@@ -49,19 +49,19 @@ class DemoResult:
 def run_demo(out: Path) -> DemoResult:
     """Build the demo catalog in ``out`` and validate it."""
     out = Path(out)
-    staging = out / STATE_DIR / "demo-staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        with CatalogStore(out, title="stac-harvester demo",
-                          description="Synthetic products standing in for the provider simulators") as store:
+    with CatalogStore(out, title="stac-harvester demo",
+                      description="Synthetic products standing in for the provider simulators") as store:
+        staging = out / STATE_DIR / "demo-staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
             for spec in COLLECTIONS:
                 store.ensure_collection(spec)
             for draft in _drafts(staging):
                 store.add(build(draft, workdir=staging), assets="move")
             counts = {spec.id: store.count(spec.id) for spec in COLLECTIONS}
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     report = validate_catalog(out)
     log.info("demo catalog at %s: %d objects, %s", out, len(report.objects), "valid" if report.ok else "INVALID")
     return DemoResult(out.resolve(), counts, report)
@@ -192,6 +192,8 @@ def _tif(path: Path, data: np.ndarray, transform: Affine, crs: CRS, *, nodata: f
     profile = {"driver": "GTiff", "height": data.shape[0], "width": data.shape[1], "count": 1,
                "dtype": data.dtype.name, "crs": crs, "transform": transform, "nodata": nodata, "compress": "deflate"}
     with rasterio.open(path, "w", **profile) as ds:
+        if colormap:  # before the pixels: libtiff cannot change the photometric tag once writing began
+            ds.write_colormap(1, colormap)
         ds.write(data, 1)
         if description:
             ds.set_band_description(1, description)
@@ -199,8 +201,6 @@ def _tif(path: Path, data: np.ndarray, transform: Affine, crs: CRS, *, nodata: f
             ds.set_band_unit(1, units)
         if tags:
             ds.update_tags(**tags)
-        if colormap:
-            ds.write_colormap(1, colormap)
     return path
 
 
