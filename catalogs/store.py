@@ -136,11 +136,12 @@ class CatalogStore:
         self.index.commit()
 
     # -- items
-    def add(self, item: pystac.Item, *, assets: AssetMode = "move") -> Path:
+    def add(self, item: pystac.Item, *, assets: AssetMode = "move") -> str:
         """Place ``item`` in its collection (``item.collection_id``), adding or replacing it.
 
         Local assets (absolute file paths) are moved, copied or hard-linked (``assets``) into the item's
-        folder and referred to by relative href. Returns the path of the item file. An item whose
+        folder and referred to by relative href. Returns the path of the item file (a string: this is the
+        hot path of large harvests and pathlib costs as much as a system call here). An item whose
         content is unchanged is not rewritten.
         """
         cid = item.collection_id
@@ -168,10 +169,17 @@ class CatalogStore:
         digest = hashlib.sha256(body).hexdigest()
         path = os.path.join(folder, f"{item.id}.json")
         if previous is not None and previous.digest == digest and os.path.exists(path):
-            return Path(path)
+            return path
 
         try:
-            os.makedirs(folder, exist_ok=True)
+            os.mkdir(folder)  # not makedirs: that stats the parent first, on every item
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the collection folder is written at flush: create it with the first item
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
         except OSError as exc:
             raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
         for name, source in sources.items():
@@ -198,7 +206,7 @@ class CatalogStore:
         if self._pending >= COMMIT_EVERY:  # bounds what a crash can drop from the index
             self.index.commit()
             self._pending = 0
-        return Path(path)
+        return path
 
     def _records(self, cid: str) -> dict[str, ItemRecord]:
         if cid not in self._known:
