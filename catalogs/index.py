@@ -175,9 +175,6 @@ class CatalogIndex:
     def set_digest(self, cid: str, item_id: str, digest: str) -> None:
         self.db.execute("UPDATE items SET digest=? WHERE collection=? AND id=?", (digest, cid, item_id))
 
-    def count(self, cid: str) -> int:
-        return self.db.execute("SELECT count(*) FROM items WHERE collection=?", (cid,)).fetchone()[0]
-
     def item_ids(self, cid: str, year: int | None = None) -> Iterator[tuple[str, int]]:
         if year is None:
             yield from self.db.execute("SELECT id, year FROM items WHERE collection=? ORDER BY id", (cid,))
