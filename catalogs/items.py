@@ -168,9 +168,8 @@ def band_fields(ds: rasterio.io.DatasetReader) -> list[dict[str, Any]]:
             band["raster:scale"] = scale
         if offset is not None and offset != 0.0:
             band["raster:offset"] = offset
-        band["raster:spatial_resolution"] = abs(ds.res[0]) if not ds.transform.is_identity else None
-        if band["raster:spatial_resolution"] is None:
-            del band["raster:spatial_resolution"]
+        if not ds.transform.is_identity:
+            band["raster:spatial_resolution"] = abs(ds.res[0])
         stats = _statistics(ds.read(index, out_shape=out_shape, masked=True, resampling=Resampling.nearest))
         if stats:
             band["statistics"] = stats

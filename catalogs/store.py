@@ -375,7 +375,7 @@ def _place(source: Path, target: Path, mode: AssetMode) -> None:
         raise CatalogError(f"asset file not found: {source}")
     try:
         if mode == "move":
-            os.replace(source, target) if _same_device(source, target.parent) else shutil.move(source, target)
+            shutil.move(source, target)  # a rename on the same file system, copy and delete across
             return
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
@@ -389,10 +389,6 @@ def _place(source: Path, target: Path, mode: AssetMode) -> None:
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputNotWritableError(target, exc.strerror or str(exc)) from exc
-
-
-def _same_device(a: Path, b: Path) -> bool:
-    return a.stat().st_dev == b.stat().st_dev
 
 
 def _asset_definition(asset: dict[str, Any]) -> dict[str, Any]:

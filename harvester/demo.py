@@ -207,6 +207,5 @@ def _tif(path: Path, data: np.ndarray, transform: Affine, crs: CRS, *, nodata: f
 def _cog(path: Path, kind: RasterKind, *, roles: tuple[str, ...], title: str) -> AssetDraft:
     target = path.with_name(path.stem + ".cog.tif")
     ensure_cog(path, target, kind)
-    final = path.with_name(path.name)
-    target.replace(final)  # keep the product's own file name
-    return AssetDraft(path=final, roles=roles, title=title, kind=kind)
+    target.replace(path)  # keep the product's own file name
+    return AssetDraft(path=path, roles=roles, title=title, kind=kind)
