@@ -20,6 +20,7 @@ class AssetDraft:
     ``kind`` says how the raster's values behave, which picks the overview resampling of its COG and
     the stretch of its thumbnail: ``continuous`` (averaged), ``categorical`` (mode) or ``mask`` (nearest).
     ``fields`` are extra asset fields copied as they are (``title`` and ``description`` have their own).
+    ``cog=False`` keeps a local GeoTIFF as delivered instead of making it a COG (e.g. a ``source`` copy).
     """
 
     path: Path | None = None
@@ -30,6 +31,7 @@ class AssetDraft:
     media_type: str | None = None
     kind: RasterKind = "auto"
     fields: dict[str, Any] = field(default_factory=dict)
+    cog: bool = True
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.href is None):

@@ -100,6 +100,9 @@ class CatalogStore:
         self._split_ids = {cid for cid in self._specs if self.index.is_split(cid)}
         self._dirty: set[tuple[str, int]] = set()
         self._pending = 0
+        #: items written (new or changed) and items found unchanged since the store was opened
+        self.written = 0
+        self.unchanged = 0
         self.index.commit()
 
     # -- context management
@@ -169,6 +172,7 @@ class CatalogStore:
         digest = hashlib.sha256(body).hexdigest()
         path = os.path.join(folder, f"{item.id}.json")
         if previous is not None and previous.digest == digest and os.path.exists(path):
+            self.unchanged += 1
             return path
 
         try:
@@ -202,10 +206,10 @@ class CatalogStore:
             if key not in new_keys:
                 self.index.add_asset_definition(cid, key, _asset_definition(asset))
                 new_keys.add(key)
+        self.written += 1
         self._pending += 1
         if self._pending >= COMMIT_EVERY:  # bounds what a crash can drop from the index
-            self.index.commit()
-            self._pending = 0
+            self.commit()
         return path
 
     def _records(self, cid: str) -> dict[str, ItemRecord]:
@@ -217,6 +221,15 @@ class CatalogStore:
         if (cid, year) not in self._dirty:
             self.index.mark_dirty(cid, year)
             self._dirty.add((cid, year))
+
+    def commit(self) -> None:
+        """Make the items added so far durable in the index, without writing collection files.
+
+        After a crash, the next `flush` (of any run) links every committed item into its collection.
+        """
+        self.index.write_pending()
+        self.index.commit()
+        self._pending = 0
 
     def flush(self) -> None:
         """Write the collections, sub-catalogs and root that changed since the last flush."""

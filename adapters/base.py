@@ -1,0 +1,173 @@
+"""What every provider adapter is: the provider-neutral records and the adapter interface.
+
+An adapter talks to one provider. The engine (`harvester.pipeline`) gives it its settings and an
+`httpx.Client`, and calls, for each configured source::
+
+    submit()  or  find()     -> [JobRef]          start jobs, or find the ones that exist
+    poll(job)                -> JobStatus         until the state is terminal
+    outputs(job, status)     -> [RemoteFile]      what the job produced; the engine downloads them
+    translate(...)           -> [ItemDraft]       pure: local files -> item drafts (runs in a worker process)
+
+or, for sources that are searches of a STAC API rather than jobs (``kind = "search"``)::
+
+    search()                 -> iterator of pystac.Item (assets stay remote)
+
+Adapters never write the catalog or the state database, and never hold credentials anywhere but in
+memory (their ``auth``). `translate` must be a pure function of its arguments, importable by name, so
+that it can run in another process: it is a ``staticmethod`` and must not touch the network.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import httpx
+import pystac
+
+from catalogs.drafts import ItemDraft
+from catalogs.store import CollectionSpec
+
+AssetsMode = Literal["download", "remote"]
+
+
+class JobState(str, enum.Enum):
+    """Where a job is, in the provider-neutral vocabulary."""
+
+    PENDING = "pending"      # accepted, not started
+    RUNNING = "running"      # being processed
+    SUCCEEDED = "succeeded"  # outputs are ready
+    FAILED = "failed"        # the provider gave up; ``JobStatus.message`` says why
+    EXPIRED = "expired"      # finished once, but its outputs are gone
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.EXPIRED)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job (HyP3 job, NGU query, AppEEARS task, Sentinel Hub async request) at its provider.
+
+    ``meta`` is JSON-able data the adapter wants back later (a job type, the query's bbox); it is stored
+    in the state database, so it must never contain credentials.
+    """
+
+    provider: str
+    id: str
+    name: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobStatus:
+    """What a poll found. ``meta`` is the provider's record of the job (stored, passed to translate)."""
+
+    state: JobState
+    message: str | None = None
+    submitted: datetime | None = None
+    finished: datetime | None = None
+    expires: datetime | None = None
+    progress: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One output file of a job.
+
+    ``name`` is the file's path relative to the job's download folder, with ``/`` separators; the
+    downloader refuses names that would leave that folder. ``checksum`` is ``"<algorithm>:<hex>"`` with
+    any `hashlib` algorithm (``"sha256:…"``, ``"md5:…"``). ``auth`` says whether the adapter's credentials
+    go with the request (most providers publish outputs on other hosts that must not see them).
+    ``fetch=False`` lists a file that is referenced but not downloaded (remote assets). An ``optional``
+    file that is missing (404) is skipped instead of failing the job.
+    """
+
+    url: str
+    name: str
+    size: int | None = None
+    checksum: str | None = None
+    auth: bool = False
+    fetch: bool = True
+    optional: bool = False
+    expires: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the engine tells an adapter about the source it serves.
+
+    ``action`` is what the user asked for: ``submit`` new jobs, ``fetch`` existing ones, or ``auto`` (a
+    config file source: the adapter decides from its settings, see `Adapter.submits`).
+    """
+
+    name: str
+    assets: AssetsMode = "download"
+    action: Literal["auto", "submit", "fetch"] = "auto"
+
+
+class Adapter:
+    """Base class of provider adapters. Subclasses set the class attributes and override the steps.
+
+    ``Settings`` is a dataclass of the provider-specific keys of a source (config file keys or CLI
+    flags); `harvester.config` validates sources against it. A field whose metadata has ``env`` is
+    overridden by that environment variable (provider URLs: ``HYP3_API_URL`` …).
+    """
+
+    provider: ClassVar[str]
+    kind: ClassVar[Literal["jobs", "search"]] = "jobs"
+    Settings: ClassVar[type]
+    #: the credentials to send on the adapter's own requests (and on downloads with ``auth=True``)
+    auth: httpx.Auth | None = None
+
+    def __init__(self, settings: Any, client: httpx.Client, source: SourceInfo) -> None:
+        self.settings = settings
+        self.client = client
+        self.source = source
+
+    # -- jobs
+    def check(self) -> None:
+        """Fail early with `AuthError` when credentials are missing or refused (called once per run)."""
+
+    def submits(self) -> bool:
+        """Whether this source starts new jobs (`submit`) rather than finding existing ones (`find`)."""
+        return self.source.action == "submit"
+
+    def submit(self) -> list[JobRef]:
+        """Start the jobs this source asks for."""
+        raise NotImplementedError(f"{self.provider}: this provider cannot submit jobs")
+
+    def find(self) -> list[JobRef]:
+        """The existing jobs this source names (for fetching finished work)."""
+        raise NotImplementedError(f"{self.provider}: this provider cannot list existing jobs")
+
+    def poll(self, job: JobRef) -> JobStatus:
+        raise NotImplementedError
+
+    def outputs(self, job: JobRef, status: JobStatus) -> list[RemoteFile]:
+        raise NotImplementedError
+
+    @staticmethod
+    def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
+                  workdir: Path, assets: AssetsMode) -> list[ItemDraft]:
+        """Item drafts for a finished job. ``files`` maps each downloaded output's name to its local path.
+
+        Pure and picklable: runs in a worker process. Raises `BadProductError` (naming the job and file)
+        for outputs it cannot read. Work files go under ``workdir``.
+        """
+        raise NotImplementedError
+
+    # -- collections
+    def collection(self, collection_id: str) -> CollectionSpec:
+        """How the collection that drafts name describes itself (title, license, providers…)."""
+        raise NotImplementedError
+
+    # -- searches
+    def search(self) -> Iterator[pystac.Item]:
+        """Items of a STAC API search (``kind = "search"`` adapters)."""
+        raise NotImplementedError(f"{self.provider}: this provider is not a search source")
