@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except CatalogFormatError as exc:
+    except (CatalogFormatError, *_usage_errors()) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except HarvestError as exc:
@@ -67,7 +67,158 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     serve.set_defaults(handler=_serve)
+
+    run = sub.add_parser("run", help="harvest every source of a config file into its catalog",
+                         description="Harvest every source a TOML config file declares into the catalog it "
+                                     "names. Re-running does only what is new.")
+    run.add_argument("config", type=Path, help="the TOML config file")
+    _add_run_flags(run)
+    run.set_defaults(handler=_run)
+
+    for action, text in (("submit", "start new jobs at a provider and harvest them"),
+                         ("fetch", "harvest existing jobs of a provider")):
+        cmd = sub.add_parser(action, help=text, add_help=False,
+                             description=f"{text[0].upper()}{text[1:]}, from flags instead of a config file. "
+                                         f"'harvester {action} PROVIDER --help' lists the provider's flags.")
+        cmd.add_argument("provider", help="provider name")
+        cmd.add_argument("rest", nargs=argparse.REMAINDER, help="--catalog DIR and the provider's flags")
+        cmd.set_defaults(handler=_one_source, action=action, parser=cmd)
+
+    status = sub.add_parser("status", help="list the jobs of a catalog and their states",
+                            description="List the jobs recorded in a catalog's state database.")
+    status.add_argument("dir", type=Path, help="catalog folder")
+    status.add_argument("--source", default=None, help="only this source")
+    status.set_defaults(handler=_status)
     return parser
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    from harvester.config import ConfigError
+    from harvester.state import StateLockedError
+
+    return ConfigError, StateLockedError
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=None, help="worker processes for conversions")
+    parser.add_argument("--executor", choices=("process", "thread", "inline"), default=None,
+                        help="where conversions run (default: process pool)")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for jobs to finish")
+    parser.add_argument("--poll-interval", type=float, default=None, help="first polling interval, seconds")
+
+
+def _apply_run_flags(config: object, args: argparse.Namespace) -> None:
+    run = config.run  # type: ignore[attr-defined]
+    for name in ("workers", "executor", "timeout", "poll_interval"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(run, name, value)
+    run.poll_max_interval = max(run.poll_max_interval, run.poll_interval)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harvester.config import load_config
+
+    config = load_config(args.config)
+    _apply_run_flags(config, args)
+    return _harvest(config, args)
+
+
+def _harvest(config: object, args: argparse.Namespace) -> int:
+    from harvester import pipeline
+    from harvester.progress import progress_for
+
+    progress = progress_for(quiet=args.quiet > 0)
+    try:
+        summary = pipeline.run(config, progress=progress)  # type: ignore[arg-type]
+    finally:
+        progress.close()
+    root = config.catalog.path  # type: ignore[attr-defined]
+    print(f"catalog: {Path(root) / 'catalog.json'}")
+    print(f"jobs: {summary.jobs} ({summary.jobs_harvested} harvested now, {summary.jobs_skipped} done before"
+          + (f", {summary.jobs_waiting} still running" if summary.jobs_waiting else "") + ")")
+    print(f"downloads: {summary.downloads} file(s), {summary.bytes_downloaded / 1e6:.1f} MB; "
+          f"conversions: {summary.conversions}; items: {summary.items_written} written, "
+          f"{summary.items_unchanged} unchanged")
+    if summary.failures:
+        print(f"{len(summary.failures)} failure(s):")
+        for failure in summary.failures:
+            print(f"  - {failure}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _one_source(args: argparse.Namespace) -> int:
+    from adapters import registry
+    from harvester.config import CatalogConfig, Config, ConfigError, RunOptions, parse_source
+
+    adapter = registry.get(args.provider) if args.provider in registry.names() else None
+    if adapter is None:
+        if args.provider in ("-h", "--help"):
+            args.parser.print_help()
+            return EXIT_OK
+        known = ", ".join(registry.names()) or "none"
+        raise ConfigError(f"unknown provider {args.provider!r} (known: {known})")
+    flags = _source_parser(args, adapter)
+    opts = flags.parse_args(args.rest)
+    raw = {"provider": args.provider, "name": opts.name or args.provider, "assets": opts.assets}
+    for name in _settings_fields(adapter):
+        value = getattr(opts, name)
+        if value is not None:
+            raw[name] = value
+    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=_environ(), origin="command line",
+                          action=args.action)
+    config = Config(CatalogConfig(opts.catalog, opts.title, None, None), RunOptions(), [source])
+    _apply_run_flags(config, opts)
+    return _harvest(config, args)
+
+
+def _source_parser(args: argparse.Namespace, adapter: type) -> argparse.ArgumentParser:
+    import dataclasses
+
+    parser = argparse.ArgumentParser(prog=f"harvester {args.action} {args.provider}",
+                                     description=(adapter.__doc__ or "").strip().splitlines()[0] if adapter.__doc__ else None)
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog folder to harvest into")
+    parser.add_argument("--title", default=None, help="catalog title")
+    parser.add_argument("--name", default=None, help="source name in the state database (default: the provider)")
+    parser.add_argument("--assets", choices=("download", "remote"), default="download",
+                        help="download assets, or link to the provider's copies")
+    _add_run_flags(parser)
+    for f in dataclasses.fields(adapter.Settings):
+        help_text = f.metadata.get("help", "")
+        if f.metadata.get("env"):
+            help_text += f" (env ${f.metadata['env']})"
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, help=help_text.strip())
+    return parser
+
+
+def _settings_fields(adapter: type) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(adapter.Settings)]
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from harvester.state import read_jobs
+
+    jobs = read_jobs(args.dir)
+    if args.source:
+        jobs = [j for j in jobs if j.source == args.source]
+    if not jobs:
+        print(f"{args.dir}: no jobs recorded")
+        return EXIT_OK
+    header = ("SOURCE", "JOB", "NAME", "STATUS", "STAGE", "UPDATED", "ERROR")
+    rows = [(j.source, j.job_id, j.name or "", j.status, j.stage, j.updated, (j.error or "")[:120]) for j in jobs]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + str(row[-1]))
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:

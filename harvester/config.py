@@ -1,0 +1,313 @@
+"""The run configuration: a TOML file (``harvester run CONFIG.toml``) or CLI flags, validated up front.
+
+    [catalog]
+    path = "catalogs/arctic"          # relative to the config file's folder
+    title = "Arctic ground motion"
+    description = "…"
+    license = "CC-BY-4.0"             # overrides the providers' default collection license
+
+    [run]                             # all optional
+    workers = 2                       # size of the process pool for conversions (default: CPU count)
+    executor = "process"              # or "thread", or "inline" (in the main process)
+    downloads = 4                     # concurrent downloads
+    poll_interval = 30                # seconds between polls at first (backs off to poll_max_interval)
+    poll_max_interval = 300
+    timeout = 21600                   # give up waiting for jobs after this many seconds
+    keep_downloads = false            # keep the raw downloads under .harvest/downloads
+    lock_wait = 5                     # seconds to wait for another run on the same catalog
+
+    [[sources]]
+    provider = "hyp3"                 # a name from adapters.registry
+    name = "svalbard-rtc"             # unique; default: the provider name (+ a number)
+    assets = "download"               # or "remote" where the provider supports it
+    …                                 # the provider's own keys (its adapter's Settings dataclass)
+
+Every error is a `ConfigError` naming the key (``sources[2].bbox``) and what is wrong with it. Provider
+settings fields with ``metadata={"env": "NAME"}`` are overridden by that environment variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from adapters import registry
+from adapters.base import Adapter
+from catalogs.errors import HarvestError
+
+
+class ConfigError(HarvestError):
+    """A configuration file or flag that cannot be used; the message names the key."""
+
+
+@dataclass
+class CatalogConfig:
+    path: Path
+    title: str | None = None
+    description: str | None = None
+    license: str | None = None
+
+
+@dataclass
+class RunOptions:
+    workers: int | None = None
+    executor: Literal["process", "thread", "inline"] = "process"
+    downloads: int = 4
+    poll_interval: float = 30.0
+    poll_max_interval: float = 300.0
+    timeout: float = 6 * 3600.0
+    keep_downloads: bool = False
+    lock_wait: float = 5.0
+
+
+@dataclass
+class SourceConfig:
+    """One source: which adapter, and its validated settings."""
+
+    name: str
+    provider: str
+    adapter: type[Adapter]
+    settings: Any
+    assets: Literal["download", "remote"] = "download"
+    action: Literal["auto", "submit", "fetch"] = "auto"
+
+    @property
+    def digest(self) -> str:
+        """Identifies what the source asks for: a changed request is a new submission."""
+        data = {"provider": self.provider, "settings": _plain(self.settings), "assets": self.assets}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Config:
+    catalog: CatalogConfig
+    run: RunOptions = field(default_factory=RunOptions)
+    sources: list[SourceConfig] = field(default_factory=list)
+
+
+_GENERIC_SOURCE_KEYS = {"provider", "name", "assets"}
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file. Relative paths in it are relative to its folder."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, base_dir=path.parent, env=env, origin=str(path))
+
+
+def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, str] | None = None,
+                 origin: str = "config") -> Config:
+    env = os.environ if env is None else env
+    _only_keys(raw, {"catalog", "run", "sources"}, "", origin)
+    catalog_raw = raw.get("catalog")
+    if not isinstance(catalog_raw, Mapping):
+        raise ConfigError(f"{origin}: [catalog] is missing (it needs at least path = \"...\")")
+    catalog = parse_dataclass(CatalogConfig, catalog_raw, "catalog", origin=origin, base_dir=base_dir, env={})
+    run = parse_dataclass(RunOptions, raw.get("run", {}), "run", origin=origin, base_dir=base_dir, env={})
+    _check_run(run, origin)
+    sources_raw = raw.get("sources", [])
+    if not isinstance(sources_raw, list) or not all(isinstance(s, Mapping) for s in sources_raw):
+        raise ConfigError(f"{origin}: sources must be a list of tables ([[sources]])")
+    if not sources_raw:
+        raise ConfigError(f"{origin}: no [[sources]]: there is nothing to harvest")
+    sources = [parse_source(s, f"sources[{i}]", base_dir=base_dir, env=env, origin=origin)
+               for i, s in enumerate(sources_raw)]
+    _name_sources(sources, sources_raw, origin)
+    return Config(catalog, run, sources)
+
+
+def parse_source(raw: Mapping[str, Any], where: str, *, base_dir: Path, env: Mapping[str, str],
+                 origin: str = "config", action: Literal["auto", "submit", "fetch"] = "auto") -> SourceConfig:
+    provider = raw.get("provider")
+    if not isinstance(provider, str) or not provider:
+        raise ConfigError(f"{origin}: {where}.provider is missing (one of: {', '.join(registry.names()) or 'none'})")
+    try:
+        adapter = registry.get(provider)
+    except registry.UnknownProviderError as exc:
+        raise ConfigError(f"{origin}: {where}.provider: {exc}") from None
+    assets = raw.get("assets", "download")
+    if assets not in ("download", "remote"):
+        raise ConfigError(f"{origin}: {where}.assets must be \"download\" or \"remote\", not {assets!r}")
+    name = raw.get("name", "")
+    if not isinstance(name, str):
+        raise ConfigError(f"{origin}: {where}.name must be a string")
+    specific = {k: v for k, v in raw.items() if k not in _GENERIC_SOURCE_KEYS}
+    settings = parse_dataclass(adapter.Settings, specific, where, origin=origin, base_dir=base_dir, env=env,
+                               extra_known=_GENERIC_SOURCE_KEYS)
+    return SourceConfig(name, provider, adapter, settings, assets, action)
+
+
+def _name_sources(sources: list[SourceConfig], raws: list[Mapping[str, Any]], origin: str) -> None:
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        if not source.name:
+            base, n = source.provider, 1
+            source.name = base
+            while source.name in seen:
+                n += 1
+                source.name = f"{base}-{n}"
+        elif source.name in seen:
+            raise ConfigError(f"{origin}: sources[{i}].name {source.name!r} is used by another source")
+        seen.add(source.name)
+
+
+def _check_run(run: RunOptions, origin: str) -> None:
+    checks = [
+        ("workers", run.workers is None or run.workers >= 1, "at least 1"),
+        ("downloads", run.downloads >= 1, "at least 1"),
+        ("poll_interval", run.poll_interval > 0, "positive"),
+        ("poll_max_interval", run.poll_max_interval >= run.poll_interval, "at least poll_interval"),
+        ("timeout", run.timeout > 0, "positive"),
+        ("lock_wait", run.lock_wait >= 0, "zero or more"),
+    ]
+    for key, ok, want in checks:
+        if not ok:
+            raise ConfigError(f"{origin}: run.{key} must be {want}, not {getattr(run, key)!r}")
+
+
+# -- typed parsing of dataclasses (shared by the config file and the CLI flags)
+
+def parse_dataclass(cls: type, raw: Mapping[str, Any], where: str, *, origin: str = "config",
+                    base_dir: Path | None = None, env: Mapping[str, str] | None = None,
+                    extra_known: set[str] = frozenset()) -> Any:  # type: ignore[assignment]
+    """Build ``cls`` from ``raw``, checking every key and type; strings are accepted for any scalar
+    or list (so CLI flags parse the same way: ``"1,2,3,4"`` is a list, ``"true"`` a bool)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{origin}: {where} must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    _only_keys(raw, set(fields) | set(extra_known), where, origin)
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        env_name = f.metadata.get("env")
+        if env and env_name and env.get(env_name):
+            values[name] = coerce(hints[name], env.get(env_name), f"{key} (from ${env_name})", origin, base_dir)
+        elif name in raw:
+            values[name] = coerce(hints[name], raw[name], key, origin, base_dir)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{origin}: {key} is required")
+    try:
+        obj = cls(**values)
+    except (ValueError, TypeError) as exc:  # the dataclass's own checks (__post_init__)
+        raise ConfigError(f"{origin}: {where}: {exc}") from exc
+    return obj
+
+
+def coerce(hint: Any, value: Any, key: str, origin: str = "config", base_dir: Path | None = None) -> Any:
+    """``value`` as type ``hint`` (str, int, float, bool, Path, Literal, list/tuple of those, dict, X | None)."""
+    def fail(want: str) -> ConfigError:
+        return ConfigError(f"{origin}: {key} must be {want}, not {value!r}")
+
+    origin_type = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin_type in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none") and type(None) in args):
+            if type(None) in args:
+                return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return coerce(option, value, key, origin, base_dir)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[-1] if len(options) == 1 else fail(" or ".join(_type_name(a) for a in options))
+    if origin_type is Literal:
+        if value in args:
+            return value
+        raise fail("one of " + ", ".join(repr(a) for a in args))
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise fail("true or false")
+    if hint is int:
+        if isinstance(value, bool):
+            raise fail("an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise fail("an integer")
+    if hint is float:
+        if isinstance(value, bool):
+            raise fail("a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise fail("a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise fail("a string")
+    if hint is Path:
+        if isinstance(value, str) and value:
+            p = Path(value).expanduser()
+            return p if p.is_absolute() or base_dir is None else (base_dir / p)
+        raise fail("a path")
+    if origin_type in (list, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise fail("a list")
+        if origin_type is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise fail(f"a list of {len(args)} values")
+            return tuple(coerce(a, v, f"{key}[{i}]", origin, base_dir) for i, (a, v) in enumerate(zip(args, value)))
+        inner = args[0] if args else Any
+        items = [coerce(inner, v, f"{key}[{i}]", origin, base_dir) for i, v in enumerate(value)]
+        return tuple(items) if origin_type is tuple else items
+    if origin_type is dict or hint is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                return parsed
+        raise fail("a table")
+    raise ConfigError(f"{origin}: {key}: unsupported setting type {hint!r}")
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))
+
+
+def _only_keys(raw: Mapping[str, Any], known: set[str], where: str, origin: str) -> None:
+    for key in raw:
+        if key not in known:
+            place = f"{where}.{key}" if where else key
+            raise ConfigError(f"{origin}: unknown key {place!r} (known here: {', '.join(sorted(known))})")
+
+
+def _plain(settings: Any) -> Any:
+    return dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else settings

@@ -1,0 +1,528 @@
+"""The harvest pipeline: sources -> jobs -> downloads -> item drafts -> COGs and items -> the catalog.
+
+For each source of a `Config`::
+
+    submit() or find()        jobs recorded in the state DB (a recorded submission is never re-sent)
+    poll(job)                 until every job is terminal or the timeout; interval backs off
+    outputs(job)              as soon as a job succeeds: its files, downloaded concurrently (threads)
+    translate(...)            item drafts, in the executor
+    build_item(draft)         COGs + item, in the executor
+    store.add(item)           in this (main) thread, the only one that writes the catalog and the DB
+
+Every step records its result in the state DB, so a re-run does only what is left: harvested jobs are
+not polled, completed files are not downloaded again, unchanged items are not rewritten. A failure is
+recorded against its job (and file or item), reported in the `Summary`, and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pystac
+
+from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
+from adapters.errors import ExpiredError
+from catalogs.drafts import ItemDraft
+from catalogs.errors import HarvestError
+from catalogs.store import CatalogStore
+from harvester.config import Config, SourceConfig
+from harvester.downloads import Downloader, DownloadRequest, DownloadResult
+from harvester.http import make_client, transport_error
+from harvester.progress import NullProgress, Progress
+from harvester.state import DONE_STAGES, STATE_DIR, StateDB
+from harvester.work import BuiltItem, build_item
+
+log = logging.getLogger(__name__)
+
+#: present while a run is working; found at start, it means the last run was killed (so sweep temp files)
+ACTIVE_MARKER = "run.active"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One thing that did not get harvested, and why."""
+
+    source: str
+    error: str
+    job: str | None = None
+    file: str | None = None
+    item: str | None = None
+
+    def __str__(self) -> str:
+        where = [f"source {self.source}"]
+        where += [f"{k} {v}" for k, v in (("job", self.job), ("file", self.file), ("item", self.item)) if v]
+        return f"{', '.join(where)}: {self.error}"
+
+
+@dataclass
+class Summary:
+    """What a run did. ``failures`` make the exit code 1."""
+
+    jobs: int = 0                 # jobs of the configured sources
+    jobs_skipped: int = 0         # already harvested (or failed/expired earlier): not touched
+    jobs_harvested: int = 0       # harvested in this run
+    jobs_waiting: int = 0         # still running at the provider when the run gave up waiting
+    downloads: int = 0            # files transferred (not counting ones already on disk)
+    bytes_downloaded: int = 0
+    conversions: int = 0          # rasters re-encoded as COGs
+    items_written: int = 0        # new or changed item files
+    items_unchanged: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def fail(self, failure: Failure) -> None:
+        log.error("%s", failure)
+        self.failures.append(failure)
+
+
+@dataclass
+class _Job:
+    """A job being harvested in this run."""
+
+    source: SourceConfig
+    adapter: Adapter
+    ref: JobRef
+    status: JobStatus | None = None
+    outputs: list[RemoteFile] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    downloads_left: int = 0
+    drafts_left: int = 0
+    items: list[tuple[str, str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run(config: Config, *, client: httpx.Client | None = None, executor: cf.Executor | None = None,
+        progress: Progress | None = None, now: Callable[[], datetime] | None = None) -> Summary:
+    """Harvest every source of ``config`` into its catalog. Returns what was done and what failed.
+
+    ``client`` and ``executor`` are made from the config when not given (tests pass their own).
+    Raises `StateLockedError` when another run holds the catalog; everything else that goes wrong with
+    one source, job, file or item is recorded and reported in the summary.
+    """
+    root = Path(config.catalog.path)
+    with StateDB(root, wait=config.run.lock_wait) as state, ExitStack() as stack:
+        harvest = _Harvest(config, state, stack, client=client, executor=executor,
+                           progress=progress or NullProgress(), now=now)
+        return harvest.run()
+
+
+class _Harvest:
+    def __init__(self, config: Config, state: StateDB, stack: ExitStack, *, client: httpx.Client | None,
+                 executor: cf.Executor | None, progress: Progress, now: Callable[[], datetime] | None) -> None:
+        self.config = config
+        self.root = Path(config.catalog.path)
+        self.state = state
+        self.stack = stack
+        self.progress = progress
+        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.summary = Summary()
+        self.client = client if client is not None else stack.enter_context(make_client())
+        self._executor = executor
+        self._store: CatalogStore | None = None
+        self._collections: set[str] = set()
+        self._downloader: Downloader | None = None
+        self._download_pool: cf.ThreadPoolExecutor | None = None
+        self.futures: dict[cf.Future[Any], tuple[str, _Job, Any]] = {}
+
+    # -- resources made on first use, so that a run with nothing to do opens nothing
+    @property
+    def store(self) -> CatalogStore:
+        if self._store is None:
+            cat = self.config.catalog
+            self._store = self.stack.enter_context(
+                CatalogStore(self.root, title=cat.title, description=cat.description))
+        return self._store
+
+    @property
+    def executor(self) -> cf.Executor:
+        if self._executor is None:
+            self._executor = self.stack.enter_context(_make_executor(self.config))
+        return self._executor
+
+    @property
+    def download_pool(self) -> cf.ThreadPoolExecutor:
+        if self._download_pool is None:
+            self._downloader = Downloader(self.client, concurrency=self.config.run.downloads,
+                                          on_progress=self._on_download_progress)
+            self._download_pool = self.stack.enter_context(
+                cf.ThreadPoolExecutor(self.config.run.downloads, thread_name_prefix="download"))
+        return self._download_pool
+
+    # -- the run
+    def run(self) -> Summary:
+        marker = self.root / STATE_DIR / ACTIVE_MARKER
+        if marker.exists():
+            log.info("the previous run on %s did not finish: cleaning up after it", self.root)
+            sweep_temp_files(self.root)
+            self.store  # noqa: B018 -- opening it now makes close() write what the killed run left unwritten
+        marker.touch()
+        for source in self.config.sources:
+            try:
+                self._source(source)
+            except HarvestError as exc:
+                self.summary.fail(Failure(source.name, str(exc)))
+            except httpx.TransportError as exc:  # an adapter call that did not wrap its transport errors
+                self.summary.fail(Failure(source.name, str(transport_error(exc, source.provider))))
+        if self._store is not None:
+            self._store.close()
+            self.summary.items_written = self._store.written
+            self.summary.items_unchanged = self._store.unchanged
+        marker.unlink(missing_ok=True)
+        return self.summary
+
+    def _source(self, source: SourceConfig) -> None:
+        info = SourceInfo(source.name, source.assets, source.action)
+        adapter = source.adapter(source.settings, self.client, info)
+        self.state.put_source(source.name, source.provider, source.digest)
+        if adapter.kind == "search":
+            self._search(source, adapter)
+            return
+        refs = self._jobs(source, adapter)
+        stages = self.state.job_stages(source.name)
+        self.summary.jobs += len(refs)
+        todo = [ref for ref in refs if stages.get(ref.id) not in DONE_STAGES]
+        self.summary.jobs_skipped += len(refs) - len(todo)
+        if not todo:
+            log.info("source %s: nothing new (%d job(s) already done)", source.name, len(refs))
+            return
+        log.info("source %s: %d job(s) to harvest, %d already done", source.name, len(todo), len(refs) - len(todo))
+        self._harvest_jobs(source, adapter, todo)
+
+    def _jobs(self, source: SourceConfig, adapter: Adapter) -> list[JobRef]:
+        """The source's jobs: the recorded submission, a new one, or what the provider lists."""
+        if not adapter.submits():
+            adapter.check()
+            refs = adapter.find()
+            self.state.add_jobs(source.name, refs)
+            return refs
+        row = self.state.source(source.name)
+        if row is not None and row.submit_state == "done" and row.submit_digest == source.digest:
+            return [job.ref for job in self.state.jobs(source.name)]
+        adapter.check()
+        if row is not None and row.submit_state == "started" and row.submit_digest == source.digest:
+            # killed between sending the jobs and recording them: find them rather than submit twice
+            try:
+                refs = adapter.find()
+            except NotImplementedError:
+                refs = []
+            if refs:
+                log.warning("source %s: recovered %d job(s) of an interrupted submission", source.name, len(refs))
+                self.state.add_jobs(source.name, refs)
+                self.state.set_submit_state(source.name, "done", source.digest)
+                return refs
+        self.state.set_submit_state(source.name, "started", source.digest)
+        refs = adapter.submit()
+        self.state.add_jobs(source.name, refs)
+        self.state.set_submit_state(source.name, "done", source.digest)
+        log.info("source %s: submitted %d job(s)", source.name, len(refs))
+        return refs
+
+    # -- jobs: polling, and everything that follows, interleaved
+    def _harvest_jobs(self, source: SourceConfig, adapter: Adapter, refs: list[JobRef]) -> None:
+        opts = self.config.run
+        waiting = {ref.id: _Job(source, adapter, ref) for ref in refs}
+        deadline = time.monotonic() + opts.timeout
+        interval = opts.poll_interval
+        next_poll = 0.0
+        self.progress.start("poll", len(waiting), f"{source.name}: waiting for jobs")
+        while waiting or self.futures:
+            if waiting and time.monotonic() >= next_poll:
+                for job_id in list(waiting):
+                    if self._poll(waiting[job_id]):
+                        self._start(waiting.pop(job_id))
+                        self.progress.advance("poll")
+                if waiting and time.monotonic() >= deadline:
+                    for job in waiting.values():
+                        self.summary.jobs_waiting += 1
+                        self.summary.fail(Failure(source.name, "still not finished when the run's timeout "
+                                                  f"({opts.timeout:g} s) ran out; run again later", job=job.ref.id))
+                    waiting.clear()
+                next_poll = time.monotonic() + interval
+                interval = min(interval * 1.5, opts.poll_max_interval)
+            timeout = max(0.0, next_poll - time.monotonic()) if waiting else None
+            self._drain(timeout)
+        self.progress.stop("poll")
+
+    def _poll(self, job: _Job) -> bool:
+        """Poll one job; True when it is ready to harvest or finished with nothing to harvest."""
+        name = job.source.name
+        try:
+            status = job.adapter.poll(job.ref)
+        except ExpiredError as exc:
+            status = JobStatus(JobState.EXPIRED, str(exc))
+        except httpx.TransportError as exc:
+            return self._poll_failed(job, transport_error(exc, f"job {job.ref.id}"))
+        except HarvestError as exc:
+            return self._poll_failed(job, exc)
+        self.state.set_status(name, job.ref.id, status)
+        if not status.state.terminal:
+            return False
+        job.status = status
+        if status.state is JobState.FAILED:
+            self.state.set_stage(name, job.ref.id, "failed", status.message)
+            self.summary.fail(Failure(name, f"the job failed at the provider: {status.message or 'no reason given'}",
+                                      job=job.ref.id))
+            return self._drop(job)
+        if status.state is JobState.EXPIRED or (status.expires is not None and status.expires <= self.now()):
+            self._expired(job, status.message)
+            return self._drop(job)
+        return True
+
+    def _poll_failed(self, job: _Job, exc: HarvestError) -> bool:
+        self.state.set_stage(job.source.name, job.ref.id, "error", str(exc))
+        self.summary.fail(Failure(job.source.name, f"polling failed: {exc}", job=job.ref.id))
+        return self._drop(job)
+
+    def _drop(self, job: _Job) -> bool:
+        """Take ``job`` out of the polling with nothing to harvest (it failed, expired or could not be polled)."""
+        job.status = None
+        return True
+
+    def _expired(self, job: _Job, message: str | None) -> None:
+        detail = f" ({message})" if message else ""
+        self.state.set_stage(job.source.name, job.ref.id, "expired", message)
+        self.summary.fail(Failure(job.source.name, f"the job's results expired before they were downloaded{detail}",
+                                  job=job.ref.id))
+
+    def _start(self, job: _Job) -> None:
+        """A terminal job: start its downloads (or nothing, when it failed or expired)."""
+        if job.status is None:
+            return
+        name, job_id = job.source.name, job.ref.id
+        self.state.set_stage(name, job_id, "ready")
+        try:
+            job.outputs = job.adapter.outputs(job.ref, job.status)
+        except ExpiredError as exc:
+            self._expired(job, str(exc))
+            return
+        except (HarvestError, httpx.TransportError) as exc:
+            if isinstance(exc, httpx.TransportError):
+                exc = transport_error(exc, f"job {job_id}")
+            self._job_error(job, f"listing its outputs failed: {exc}")
+            return
+        self.state.put_files(name, job_id, job.outputs)
+        known = self.state.files(name, job_id)
+        dest = self._download_dir(job)
+        pending = []
+        for remote in job.outputs:
+            if not remote.fetch:
+                continue
+            row = known.get(remote.name)
+            if row is not None and row.status == "done" and row.local_path and _complete(Path(row.local_path), row):
+                job.files[remote.name] = Path(row.local_path)
+                continue
+            pending.append(remote)
+        job.downloads_left = len(pending)
+        for remote in pending:
+            request = DownloadRequest(remote, dest, job.adapter.auth if remote.auth else None)
+            future = self.download_pool.submit(self._downloader_fetch, request)
+            self.futures[future] = ("download", job, remote)
+        if not pending:
+            self._translate(job)
+
+    def _downloader_fetch(self, request: DownloadRequest) -> DownloadResult:
+        assert self._downloader is not None
+        return self._downloader.fetch(request)
+
+    # -- completions
+    def _drain(self, timeout: float | None) -> None:
+        """Handle whatever finished within ``timeout`` seconds (all of it, when nothing is being polled)."""
+        if not self.futures:
+            if timeout:
+                time.sleep(timeout)
+            return
+        done, _ = cf.wait(list(self.futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            kind, job, what = self.futures.pop(future)
+            getattr(self, f"_{kind}_done")(job, what, future)
+
+    def _download_done(self, job: _Job, remote: RemoteFile, future: cf.Future[DownloadResult]) -> None:
+        name, job_id = job.source.name, job.ref.id
+        try:
+            result = future.result()
+            error = result.error
+        except HarvestError as exc:
+            result, error = None, exc
+        if error is not None or result is None:
+            self.state.file_failed(name, job_id, remote.name, str(error))
+            job.errors.append(f"{remote.name}: {error}")
+            self.summary.fail(Failure(name, str(error), job=job_id, file=remote.name))
+        elif result.path is None:  # an optional file that is not there
+            self.state.file_done(name, job_id, remote.name, None, 0, None, status="missing")
+        else:
+            self.state.file_done(name, job_id, remote.name, result.path, result.size, result.sha256)
+            job.files[remote.name] = result.path
+            if not result.skipped:
+                self.summary.downloads += 1
+                self.summary.bytes_downloaded += result.bytes_transferred
+        job.downloads_left -= 1
+        if job.downloads_left == 0:
+            if job.errors:
+                self._job_error(job, "; ".join(job.errors), report=False)
+            else:
+                self._translate(job)
+
+    def _translate(self, job: _Job) -> None:
+        assert job.status is not None
+        future = self.executor.submit(type(job.adapter).translate, job.ref, job.status, job.outputs,
+                                      dict(job.files), self._work_dir(job), job.source.assets)
+        self.futures[future] = ("translate", job, None)
+
+    def _translate_done(self, job: _Job, _: None, future: cf.Future[list[ItemDraft]]) -> None:
+        try:
+            drafts = future.result()
+        except HarvestError as exc:
+            self._job_error(job, str(exc))
+            return
+        if not drafts:
+            self._job_done(job)
+            return
+        job.drafts_left = len(drafts)
+        self.progress.start("items", len(drafts), "building items")
+        for draft in drafts:
+            future2 = self.executor.submit(build_item, draft, self._work_dir(job) / "items" / draft.id)
+            self.futures[future2] = ("item", job, draft.id)
+
+    def _item_done(self, job: _Job, item_id: str, future: cf.Future[BuiltItem]) -> None:
+        name = job.source.name
+        try:
+            built = future.result()
+            item = pystac.Item.from_dict(built.item, preserve_dict=False)
+            self._ensure_collection(job.adapter, built.collection)
+            self.store.add(item, assets="move")
+            self.summary.conversions += built.conversions
+            job.items.append((built.collection, item.id, _content_hash(built.item)))
+            self.progress.advance("items")
+        except HarvestError as exc:
+            job.errors.append(f"item {item_id}: {exc}")
+            self.summary.fail(Failure(name, str(exc), job=job.ref.id, item=item_id))
+        job.drafts_left -= 1
+        if job.drafts_left == 0:
+            if job.errors:
+                self.store.commit()
+                self.state.put_items(name, job.ref.id, job.items)
+                self._job_error(job, "; ".join(job.errors), report=False)
+            else:
+                self._job_done(job)
+
+    def _job_done(self, job: _Job) -> None:
+        name, job_id = job.source.name, job.ref.id
+        if job.items:
+            self.store.commit()  # durable before the job counts as harvested
+            self.state.put_items(name, job_id, job.items)
+        self.state.set_stage(name, job_id, "harvested")
+        self.summary.jobs_harvested += 1
+        log.info("source %s: job %s harvested (%d item(s))", name, job_id, len(job.items))
+        if not self.config.run.keep_downloads:
+            shutil.rmtree(self._download_dir(job), ignore_errors=True)
+        shutil.rmtree(self._work_dir(job), ignore_errors=True)
+
+    def _job_error(self, job: _Job, error: str, *, report: bool = True) -> None:
+        self.state.set_stage(job.source.name, job.ref.id, "error", error)
+        if report:
+            self.summary.fail(Failure(job.source.name, error, job=job.ref.id))
+
+    # -- collections and searches
+    def _ensure_collection(self, adapter: Adapter, collection_id: str) -> None:
+        if collection_id in self._collections:
+            return
+        spec = adapter.collection(collection_id)
+        if self.config.catalog.license:
+            spec.license = self.config.catalog.license
+        self.store.ensure_collection(spec)
+        self._collections.add(collection_id)
+
+    def _search(self, source: SourceConfig, adapter: Adapter) -> None:
+        adapter.check()
+        records = []
+        for item in adapter.search():
+            try:
+                self._ensure_collection(adapter, item.collection_id or "")
+                self.store.add(item)
+                records.append((item.collection_id or "", item.id, _content_hash(item.to_dict())))
+            except HarvestError as exc:
+                self.summary.fail(Failure(source.name, str(exc), item=item.id))
+        self.store.commit()
+        self.state.put_items(source.name, "search", records)
+
+    # -- places
+    def _download_dir(self, job: _Job) -> Path:
+        return self.root / STATE_DIR / "downloads" / job.source.name / _safe(job.ref.id)
+
+    def _work_dir(self, job: _Job) -> Path:
+        return self.root / STATE_DIR / "work" / job.source.name / _safe(job.ref.id)
+
+    def _on_download_progress(self, request: DownloadRequest, done: int, total: int | None) -> None:
+        self.progress.update_bytes(request.remote.name, done, total)
+
+
+def _make_executor(config: Config) -> cf.Executor:
+    opts = config.run
+    if opts.executor == "inline":
+        return InlineExecutor()
+    workers = opts.workers or os.cpu_count() or 1
+    if opts.executor == "thread":
+        return cf.ThreadPoolExecutor(workers, thread_name_prefix="work")
+    # spawn, not fork: the parent runs download threads and holds sockets and SQLite handles
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each task at once in the calling thread (debugging, and tests that count calls)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        future: cf.Future[Any] = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered through the future, like a pool would
+            future.set_exception(exc)
+        return future
+
+
+def sweep_temp_files(root: Path) -> int:
+    """Remove the temporary files a killed run left in the catalog (``.<name>.<pid>.tmp``)."""
+    removed = 0
+    for folder, dirs, files in os.walk(root):
+        if Path(folder) == root:
+            dirs[:] = [d for d in dirs if d != STATE_DIR]
+        for name in files:
+            if name.startswith(".") and name.endswith(".tmp"):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
+
+
+def _complete(path: Path, row: Any) -> bool:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return row.size is None or size == row.size
+
+
+def _content_hash(item: dict[str, Any]) -> str:
+    import hashlib
+
+    import orjson
+
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _safe(job_id: str) -> str:
+    """A job id as one folder name (ids are provider strings: keep them from nesting or escaping)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in job_id).lstrip(".") or "_"
