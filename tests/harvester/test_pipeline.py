@@ -1,0 +1,249 @@
+"""The pipeline end to end against the fake provider on loopback: submit, poll, download, translate,
+convert, write; failures of one job or file reported while the rest lands; re-runs that do nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import pystac
+import pytest
+
+from catalogs import stac
+from catalogs.cog import validate_cog
+from catalogs.validate import validate_catalog
+from harvester import pipeline
+from harvester.http import RetryPolicy, make_client
+from harvester.state import StateDB, StateLockedError
+from tests.harvester.conftest import FakeServer, fake_config
+from tests.harvester.fakeprovider import COLLECTION, TABLE_COLLECTION
+
+
+def fast_client() -> object:
+    """A client whose retries do not wait in real time."""
+    return make_client(retries=RetryPolicy(max_attempts=5, backoff_base=0.001, backoff_cap=0.01, max_wait=0.01))
+
+
+def items_of(root: Path) -> dict[str, pystac.Item]:
+    catalog = pystac.Catalog.from_file(str(root / "catalog.json"))
+    return {item.id: item for item in catalog.get_items(recursive=True)}
+
+
+def item_files(root: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and ".harvest" not in p.parts}
+
+
+def test_submit_poll_download_translate_write(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["alpha", "beta", "points:table"])
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+
+    assert summary.ok, summary.failures
+    assert (summary.jobs, summary.jobs_harvested, summary.jobs_skipped) == (3, 3, 0)
+    assert fake_server.service.submissions == 1
+    assert all(job.polls >= 2 for job in fake_server.service.jobs.values())  # polled until finished
+    # two rasters + README per raster job, one CSV: every file transferred once
+    assert summary.downloads == 7
+    assert summary.conversions == 4  # the plain GeoTIFFs became COGs
+    assert summary.items_written == 3
+
+    report = validate_catalog(root)
+    assert report.ok, report.format()
+    items = items_of(root)
+    assert set(items) == {"ALPHA", "BETA", "POINTS"}
+    alpha = items["ALPHA"]
+    assert alpha.collection_id == COLLECTION
+    assert set(alpha.assets) == {"VV", "mask", "readme", "thumbnail"}
+    assert alpha.assets["VV"].media_type == stac.COG
+    assert alpha.properties["proj:code"] == "EPSG:32633"
+    vv = Path(alpha.assets["VV"].get_absolute_href())
+    assert vv.parent == root / COLLECTION / "ALPHA"
+    assert validate_cog(vv)[0]
+    assert items["POINTS"].collection_id == TABLE_COLLECTION
+    assert items["POINTS"].assets["data"].media_type == stac.CSV
+
+    with StateDB(root) as state:
+        assert {j.job_id: j.stage for j in state.jobs("fake")} == {j.id: "harvested" for j in fake_server.service.jobs.values()}
+        assert state.item_count() == 3
+        alpha_job = next(j for j in state.jobs("fake") if j.name == "alpha")
+        files = state.files("fake", alpha_job.job_id)
+        assert {f.status for f in files.values()} == {"done"} and len(files) == 3
+    # downloads and work files are cleaned up once a job is harvested
+    assert not (root / ".harvest" / "downloads" / "fake").exists() or not any((root / ".harvest" / "downloads" / "fake").iterdir())
+    assert not (root / ".harvest" / "work" / "fake").exists() or not any((root / ".harvest" / "work" / "fake").iterdir())
+
+
+def test_rerun_downloads_converts_and_rewrites_nothing(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["alpha", "beta", "points:table"])
+    with fast_client() as client:
+        first = pipeline.run(config, client=client)
+        assert first.ok and first.downloads == 7
+        before = item_files(root)
+        gets = dict(fake_server.service.file_gets)
+        requests = len(fake_server.log)
+        second = pipeline.run(config, client=client)
+
+    assert second.ok
+    assert (second.downloads, second.conversions, second.items_written) == (0, 0, 0)
+    assert (second.jobs, second.jobs_skipped, second.jobs_harvested) == (3, 3, 0)
+    assert item_files(root) == before  # same files, same mtimes
+    assert fake_server.service.file_gets == gets
+    assert fake_server.service.submissions == 1  # the recorded submission is not sent again
+    assert len(fake_server.log) == requests  # a submitted source with nothing left asks the provider nothing
+
+
+def test_failed_and_expired_jobs_are_reported_and_the_rest_lands(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["good", "broken:fail", "stale:expired"])
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+
+    assert not summary.ok
+    by_job = {f.job: f.error for f in summary.failures}
+    ids = {j.name: j.id for j in fake_server.service.jobs.values()}
+    assert set(by_job) == {ids["broken"], ids["stale"]}
+    assert "failed at the provider" in by_job[ids["broken"]] and "no overlap with the DEM" in by_job[ids["broken"]]
+    assert "expired" in by_job[ids["stale"]]
+    assert set(items_of(root)) == {"GOOD"}
+    assert fake_server.service.file_gets.keys() == {k for k in fake_server.service.file_gets if k.startswith(ids["good"])}
+    with StateDB(root) as state:
+        stages = {j.name: j.stage for j in state.jobs("fake")}
+    assert stages == {"good": "harvested", "broken": "failed", "stale": "expired"}
+
+
+def test_wrong_checksum_rejects_the_file_and_a_rerun_fetches_only_it(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    service = fake_server.service
+    job = service.add_job("gamma")
+    service.add_job("delta")
+    bad = "GAMMA_mask.tif"
+    good_bytes = job.files[bad]
+    config = fake_config(root, fake_server.url, ["gamma", "delta"])
+    with fast_client() as client:
+        # the listing announces the checksum of the good bytes; the body served is different
+        service.corrupt = {f"{job.id}/{bad}"}
+        summary = pipeline.run(config, client=client)
+        assert [(f.job, f.file) for f in summary.failures] == [(job.id, bad)]
+        assert "checksum" in summary.failures[0].error.lower()
+        assert set(items_of(root)) == {"DELTA"}
+        with StateDB(root) as state:
+            files = state.files("fake", job.id)
+            assert files[bad].status == "failed" and files["GAMMA_VV.tif"].status == "done"
+            assert state.job("fake", job.id).stage == "error"
+        assert not list(root.rglob(f"{bad}*")), "the rejected file was kept"
+
+        service.corrupt = set()
+        gets = dict(service.file_gets)
+        again = pipeline.run(config, client=client)
+    assert again.ok, again.failures
+    assert again.downloads == 1
+    assert {k: v - gets.get(k, 0) for k, v in service.file_gets.items() if v != gets.get(k, 0)} == {f"{job.id}/{bad}": 1}
+    assert set(items_of(root)) == {"DELTA", "GAMMA"}
+    assert good_bytes == job.files[bad]
+
+
+def test_file_names_escaping_the_folder_are_refused(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["evil:badname", "fine"])
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+    refused = {f.file for f in summary.failures}
+    assert refused == {"../escape.txt", "..\\evil.txt"}
+    assert all("escape" in f.error or "folder" in f.error or "unsafe" in f.error.lower() for f in summary.failures)
+    assert "FINE" in items_of(root)
+    assert not list(tmp_path.rglob("escape.txt")) and not list(tmp_path.rglob("*evil.txt"))
+
+
+def test_rate_limits_server_errors_and_a_dropped_connection_are_survived(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    service = fake_server.service
+    job = service.add_job("omega")
+    faults = fake_server.faults
+    faults.add(rf"^/jobs/{job.id}$", status=429, retry_after=1, times=1)
+    faults.add(rf"^/files/{job.id}/OMEGA_mask\.tif$", status=503, times=3)
+    size = len(job.files["OMEGA_VV.tif"])
+    faults.add(rf"^/files/{job.id}/OMEGA_VV\.tif$", drop_after_bytes=size // 2, times=1)
+    config = fake_config(root, fake_server.url, ["omega"])
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+
+    assert summary.ok, summary.failures
+    assert "OMEGA" in items_of(root)
+    assert not faults.pending()
+    vv = fake_server.log.records(f"/files/{job.id}/OMEGA_VV.tif")
+    assert len(vv) == 2
+    assert vv[1].range is not None and vv[1].range.startswith("bytes=")
+    offset = int(vv[1].range.split("=")[1].split("-")[0])
+    assert 0 < offset <= size // 2 + 1
+    assert fake_server.log.total_bytes(f"/files/{job.id}/OMEGA_VV.tif") < size * 1.6  # resumed, not restarted
+
+
+def test_a_job_that_never_finishes_times_out_and_the_rest_lands(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["forever:slow", "quick"], timeout=0.5)
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+    assert summary.jobs_waiting == 1
+    assert [f.job for f in summary.failures] == [fake_server.service.jobs[next(
+        j for j in fake_server.service.jobs if fake_server.service.jobs[j].name == "forever")].id]
+    assert "run again later" in summary.failures[0].error
+    assert set(items_of(root)) == {"QUICK"}
+
+
+def test_missing_token_fails_the_source_with_a_clear_message(fake_server: FakeServer, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FAKEPROV_TOKEN")
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["alpha"])
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+    assert len(summary.failures) == 1
+    assert "HTTP 401" in summary.failures[0].error and "No authorization token" in summary.failures[0].error
+
+
+def test_conversions_run_in_a_process_pool(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["pool-a", "pool-b"], executor="process", workers=2)
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+    assert summary.ok, summary.failures
+    assert summary.conversions == 4
+    assert validate_catalog(root).ok
+
+
+def test_a_second_run_on_the_same_catalog_is_refused(fake_server: FakeServer, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = fake_config(root, fake_server.url, ["alpha"], lock_wait=0.2)
+    with StateDB(root):
+        with pytest.raises(StateLockedError, match="another harvester run"):
+            pipeline.run(config)
+
+
+def test_credentials_never_reach_the_catalog_the_state_or_the_logs(fake_server: FakeServer, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    canary = "CANARY-5e1f0c9a-secret"
+    fake_server.service.token = canary
+    monkeypatch.setenv("FAKEPROV_TOKEN", canary)
+    root = tmp_path / "cat"
+    job = fake_server.service.add_job("canary")
+    fake_server.faults.add(rf"^/files/{job.id}/CANARY\.README\.txt$", status=403, times=10)  # an auth'd download fails
+    config = fake_config(root, fake_server.url, ["canary", "other", "broken:fail"])
+    caplog.set_level(logging.DEBUG)
+    with fast_client() as client:
+        summary = pipeline.run(config, client=client)
+    assert summary.failures  # errors happened, and were reported
+    texts = [caplog.text, "\n".join(str(f) for f in summary.failures), repr(summary)]
+    for path in root.rglob("*"):
+        if path.is_file():
+            texts.append(path.read_bytes().decode("latin-1"))
+    db = sqlite3.connect(root / ".harvest" / "state.sqlite")
+    texts.append(json.dumps([db.execute(f"SELECT * FROM {t}").fetchall() for t in ("sources", "jobs", "files", "items")]))
+    db.close()
+    for text in texts:
+        assert canary not in text
+    assert "OTHER" in items_of(root)

@@ -1,0 +1,39 @@
+"""Progress bars on a terminal, nothing otherwise."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from harvester import pipeline
+from harvester.progress import NullProgress, RichProgress, progress_for
+from tests.harvester.conftest import FakeServer, fake_config
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bars_only_on_a_terminal() -> None:
+    assert isinstance(progress_for(io.StringIO()), NullProgress)
+    assert isinstance(progress_for(Terminal(), quiet=True), NullProgress)
+    bars = progress_for(Terminal())
+    assert isinstance(bars, RichProgress)
+    bars.close()
+
+
+def test_a_run_drives_the_bars(fake_server: FakeServer, tmp_path: Path) -> None:
+    screen = Terminal()
+    bars = RichProgress(Console(file=screen, force_terminal=True, width=100))
+    summary = pipeline.run(fake_config(tmp_path / "cat", fake_server.url, ["bar-a", "bar-b"]), progress=bars)
+    tasks = {t.description: t for t in bars._bars.tasks}
+    bars.close()
+    assert summary.ok
+    assert tasks["fake: waiting for jobs"].completed == 2
+    assert tasks["building items"].completed == tasks["building items"].total == 2
+    download = tasks["downloading"]
+    assert download.total and download.completed == download.total == summary.bytes_downloaded
+    assert "waiting for jobs" in screen.getvalue()
