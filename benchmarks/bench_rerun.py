@@ -32,24 +32,9 @@ TOKEN = "bench-token"
 
 
 def write_config(root: Path, url: str, jobs: int) -> Path:
-    names = ", ".join(f'"bulk-{i:03d}:multi"' for i in range(jobs))
-    path = root.parent / "bench.toml"
-    path.write_text(f"""
-[catalog]
-path = "{root}"
-title = "Re-run benchmark"
-
-[run]
-poll_interval = 0.05
-poll_max_interval = 0.2
-
-[[sources]]
-provider = "fakeprov"
-name = "bulk"
-url = "{url}"
-jobs = [{names}]
-""")
-    return path
+    names = [f"bulk-{i:03d}:multi" for i in range(jobs)]
+    return fakeprovider.write_config(root.parent / "bench.toml", root, url, names, name="bulk",
+                                     executor="process", poll_interval=0.05, poll_max_interval=0.2)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:

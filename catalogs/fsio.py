@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
+from typing import IO
 
 from catalogs.errors import InvalidIdError, OutputNotWritableError
 
@@ -64,3 +67,28 @@ def sha256_multihash(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return "1220" + digest.hexdigest()
+
+
+def lock_file(path: Path, wait: float = 0.0) -> IO[str] | None:
+    """Take an exclusive lock on ``path`` (created if needed), waiting up to ``wait`` seconds.
+
+    Returns the open file holding the lock (give it to `unlock_file`), or None when another process
+    holds it. The lock dies with its process, so a killed run never leaves a catalog locked.
+    """
+    fh = open(path, "a+")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.close()
+                return None
+            time.sleep(0.1)
+
+
+def unlock_file(fh: IO[str] | None) -> None:
+    if fh is not None:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()

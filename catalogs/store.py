@@ -17,7 +17,6 @@ flush (of this run or the next) links them.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -33,7 +32,7 @@ import pystac
 
 from catalogs import stac
 from catalogs.errors import CatalogError, CatalogFormatError, OutputNotWritableError
-from catalogs.fsio import atomic_write_bytes, check_id
+from catalogs.fsio import atomic_write_bytes, check_id, lock_file, unlock_file
 from catalogs.index import CatalogIndex, ItemRecord
 
 log = logging.getLogger(__name__)
@@ -366,19 +365,14 @@ class CatalogStore:
             raise OutputNotWritableError(self.root, "permission denied")
 
     def _acquire_lock(self) -> Any:
-        fh = open(self.root / STATE_DIR / "catalog.lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise CatalogError(f"{self.root}: the catalog is being written by another process") from None
+        fh = lock_file(self.root / STATE_DIR / "catalog.lock")
+        if fh is None:
+            raise CatalogError(f"{self.root}: the catalog is being written by another process")
         return fh
 
     def _release(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        unlock_file(self._lock)
+        self._lock = None
 
 
 def _place(source: Path, target: Path, mode: AssetMode) -> None:

@@ -241,28 +241,14 @@ def coerce(hint: Any, value: Any, key: str, origin: str = "config", base_dir: Pa
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
             return value.lower() in ("true", "yes", "1")
         raise fail("true or false")
-    if hint is int:
-        if isinstance(value, bool):
-            raise fail("an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
+    if hint in (int, float):
+        accepted = (int,) if hint is int else (int, float)
+        if isinstance(value, accepted + (str,)) and not isinstance(value, bool):
             try:
-                return int(value)
+                return hint(value)
             except ValueError:
                 pass
-        raise fail("an integer")
-    if hint is float:
-        if isinstance(value, bool):
-            raise fail("a number")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise fail("a number")
+        raise fail("an integer" if hint is int else "a number")
     if hint is str:
         if isinstance(value, str):
             return value

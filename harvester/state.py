@@ -12,10 +12,8 @@ thread; each is its own small transaction (WAL journal), so a kill loses at most
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 from adapters.base import JobRef, JobState, JobStatus, RemoteFile
 from catalogs.errors import CatalogFormatError, HarvestError, OutputNotWritableError
+from catalogs.fsio import lock_file, unlock_file
 from harvester.http import redact_url
 
 STATE_DIR = ".harvest"
@@ -131,7 +130,10 @@ class StateDB:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
-        self._lock = _acquire(folder / LOCK_FILE, wait, self.root)
+        self._lock = lock_file(folder / LOCK_FILE, wait)
+        if self._lock is None:
+            raise StateLockedError(f"{self.root}: another harvester run is working on this catalog; "
+                                   "wait for it to finish (or stop it) and run again")
         self.path = folder / STATE_FILE
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)
@@ -161,10 +163,8 @@ class StateDB:
             self._release()
 
     def _release(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        unlock_file(self._lock)
+        self._lock = None
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -325,23 +325,6 @@ def _job_row(row: tuple[Any, ...]) -> JobRow:
     values[4] = json.loads(values[4])
     values[8] = json.loads(values[8])
     return JobRow(*values)
-
-
-def _acquire(path: Path, wait: float, root: Path) -> Any:
-    fh = open(path, "a+")
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fh
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                fh.close()
-                raise StateLockedError(
-                    f"{root}: another harvester run is working on this catalog; "
-                    "wait for it to finish (or stop it) and run again"
-                ) from None
-            time.sleep(0.1)
 
 
 def _now() -> str:

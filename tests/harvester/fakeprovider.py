@@ -338,5 +338,18 @@ def _detail(response: Any) -> str | None:
         return None
 
 
+def write_config(path: Path, catalog: Path | str, url: str, jobs: list[str], *, name: str = "fake",
+                 **run: Any) -> Path:
+    """Write a TOML config harvesting ``jobs`` from the fake service at ``url``; ``run`` sets [run] keys
+    (default: inline executor, fast polling)."""
+    options = {"executor": "inline", "poll_interval": 0.02, "poll_max_interval": 0.05, **run}
+    lines = ["[catalog]", f"path = {json.dumps(str(catalog))}", 'title = "Fake harvest"', "", "[run]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    lines += ["", "[[sources]]", f'provider = "{PROVIDER}"', f"name = {json.dumps(name)}",
+              f"url = {json.dumps(url)}", f"jobs = {json.dumps(jobs)}", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
 def register() -> None:
     registry.register(PROVIDER, FakeAdapter)

@@ -8,29 +8,12 @@ from pathlib import Path
 import pytest
 
 from harvester.cli import main
+from tests.harvester import fakeprovider
 from tests.harvester.conftest import FakeServer
 
 
 def write_config(tmp_path: Path, url: str, jobs: list[str]) -> Path:
-    names = ", ".join(f'"{j}"' for j in jobs)
-    path = tmp_path / "harvest.toml"
-    path.write_text(f"""
-[catalog]
-path = "cat"
-title = "CLI test"
-
-[run]
-executor = "inline"
-poll_interval = 0.02
-poll_max_interval = 0.05
-
-[[sources]]
-provider = "fakeprov"
-name = "fake"
-url = "{url}"
-jobs = [{names}]
-""")
-    return path
+    return fakeprovider.write_config(tmp_path / "harvest.toml", "cat", url, jobs)
 
 
 def test_run_then_status(fake_server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -101,26 +101,7 @@ def provider() -> Iterator[Provider]:
 
 
 def write_config(root: Path, url: str) -> Path:
-    config = root.parent / f"{root.name}.toml"
-    jobs = ", ".join(f'"{j}"' for j in JOBS)
-    config.write_text(f"""
-[catalog]
-path = "{root}"
-title = "Crash test"
-
-[run]
-executor = "inline"
-poll_interval = 0.02
-poll_max_interval = 0.05
-timeout = 60
-
-[[sources]]
-provider = "fakeprov"
-name = "fake"
-url = "{url}"
-jobs = [{jobs}]
-""")
-    return config
+    return fakeprovider.write_config(root.parent / f"{root.name}.toml", root, url, JOBS, timeout=60)
 
 
 def complete(config: Path) -> pipeline.Summary:
