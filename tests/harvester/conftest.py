@@ -31,6 +31,7 @@ def fake_provider() -> Iterator[None]:
     fakeprovider.register()
     yield
     registry.unregister(fakeprovider.PROVIDER)
+    registry.unregister(fakeprovider.FakeSearchAdapter.provider)
 
 
 @pytest.fixture

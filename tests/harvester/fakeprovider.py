@@ -338,6 +338,32 @@ def _detail(response: Any) -> str | None:
         return None
 
 
+@dataclass
+class SearchSettings:
+    count: int = 3
+
+
+class FakeSearchAdapter(Adapter):
+    """A search-type source: items of a (pretend) STAC API, assets left where they are."""
+
+    provider = "fakesearch"
+    kind = "search"
+    Settings = SearchSettings
+
+    def search(self) -> Any:
+        import pystac
+
+        for i in range(self.settings.count):
+            item = pystac.Item(f"S2_SCENE_{i}", {"type": "Point", "coordinates": [20.0 + i, 69.0]},
+                               [20.0 + i, 69.0, 20.0 + i, 69.0], EPOCH + timedelta(days=i), {}, collection="fake-s2")
+            item.add_asset("B04", pystac.Asset(f"https://example.com/scenes/{i}/B04.tif", media_type=stac.COG,
+                                               roles=["data"]))
+            yield item
+
+    def collection(self, collection_id: str) -> CollectionSpec:
+        return CollectionSpec(collection_id, "Scenes found by a search", license="proprietary")
+
+
 def write_config(path: Path, catalog: Path | str, url: str, jobs: list[str], *, name: str = "fake",
                  **run: Any) -> Path:
     """Write a TOML config harvesting ``jobs`` from the fake service at ``url``; ``run`` sets [run] keys
@@ -353,3 +379,4 @@ def write_config(path: Path, catalog: Path | str, url: str, jobs: list[str], *, 
 
 def register() -> None:
     registry.register(PROVIDER, FakeAdapter)
+    registry.register(FakeSearchAdapter.provider, FakeSearchAdapter)

@@ -15,6 +15,7 @@ from catalogs import stac
 from catalogs.cog import validate_cog
 from catalogs.validate import validate_catalog
 from harvester import pipeline
+from harvester.config import parse_config
 from harvester.http import RetryPolicy, make_client
 from harvester.state import StateDB, StateLockedError
 from tests.harvester.conftest import FakeServer, fake_config
@@ -247,3 +248,17 @@ def test_credentials_never_reach_the_catalog_the_state_or_the_logs(fake_server: 
     for text in texts:
         assert canary not in text
     assert "OTHER" in items_of(root)
+
+
+def test_search_sources_add_items_with_remote_assets(fake_provider: None, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    raw = {"catalog": {"path": str(root)}, "run": {"executor": "inline"},
+           "sources": [{"provider": "fakesearch", "name": "scenes", "count": 3}]}
+    config = parse_config(raw, base_dir=tmp_path, env={})
+    summary = pipeline.run(config)
+    assert summary.ok and summary.items_written == 3
+    items = items_of(root)
+    assert items["S2_SCENE_1"].assets["B04"].href == "https://example.com/scenes/1/B04.tif"
+    assert validate_catalog(root).ok
+    again = pipeline.run(config)
+    assert (again.items_written, again.items_unchanged) == (0, 3)
