@@ -33,6 +33,8 @@ from catalogs.drafts import ItemDraft
 from catalogs.store import CollectionSpec
 
 AssetsMode = Literal["download", "remote"]
+#: what a source asks for: new jobs, existing ones, or (config files) whatever its settings say
+SourceAction = Literal["auto", "submit", "fetch"]
 
 
 class JobState(str, enum.Enum):
@@ -108,7 +110,7 @@ class SourceInfo:
 
     name: str
     assets: AssetsMode = "download"
-    action: Literal["auto", "submit", "fetch"] = "auto"
+    action: SourceAction = "auto"
 
 
 class Adapter:

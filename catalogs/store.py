@@ -242,6 +242,11 @@ class CatalogStore:
             self.index.set_meta("root_dirty", "0")
         self.index.commit()
 
+    def digest(self, collection: str, item_id: str) -> str | None:
+        """SHA-256 of the item file as written (None for an item the catalog does not have)."""
+        record = self._records(collection).get(item_id) if collection in self._specs else None
+        return record.digest if record else None
+
     def count(self, collection: str) -> int:
         return len(self._records(collection)) if collection in self._specs else 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -166,7 +167,7 @@ def _one_source(args: argparse.Namespace) -> int:
         value = getattr(opts, name)
         if value is not None:
             raw[name] = value
-    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=_environ(), origin="command line",
+    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=os.environ, origin="command line",
                           action=args.action)
     config = Config(CatalogConfig(opts.catalog, opts.title, None, None), RunOptions(), [source])
     _apply_run_flags(config, opts)
@@ -196,12 +197,6 @@ def _settings_fields(adapter: type) -> list[str]:
     import dataclasses
 
     return [f.name for f in dataclasses.fields(adapter.Settings)]
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def _status(args: argparse.Namespace) -> int:

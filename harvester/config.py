@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adapters import registry
-from adapters.base import Adapter
+from adapters.base import Adapter, AssetsMode, SourceAction
 from catalogs.errors import HarvestError
 
 
@@ -77,8 +77,8 @@ class SourceConfig:
     provider: str
     adapter: type[Adapter]
     settings: Any
-    assets: Literal["download", "remote"] = "download"
-    action: Literal["auto", "submit", "fetch"] = "auto"
+    assets: AssetsMode = "download"
+    action: SourceAction = "auto"
 
     @property
     def digest(self) -> str:
@@ -128,12 +128,12 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
         raise ConfigError(f"{origin}: no [[sources]]: there is nothing to harvest")
     sources = [parse_source(s, f"sources[{i}]", base_dir=base_dir, env=env, origin=origin)
                for i, s in enumerate(sources_raw)]
-    _name_sources(sources, sources_raw, origin)
+    _name_sources(sources, origin)
     return Config(catalog, run, sources)
 
 
 def parse_source(raw: Mapping[str, Any], where: str, *, base_dir: Path, env: Mapping[str, str],
-                 origin: str = "config", action: Literal["auto", "submit", "fetch"] = "auto") -> SourceConfig:
+                 origin: str = "config", action: SourceAction = "auto") -> SourceConfig:
     provider = raw.get("provider")
     if not isinstance(provider, str) or not provider:
         raise ConfigError(f"{origin}: {where}.provider is missing (one of: {', '.join(registry.names()) or 'none'})")
@@ -153,7 +153,7 @@ def parse_source(raw: Mapping[str, Any], where: str, *, base_dir: Path, env: Map
     return SourceConfig(name, provider, adapter, settings, assets, action)
 
 
-def _name_sources(sources: list[SourceConfig], raws: list[Mapping[str, Any]], origin: str) -> None:
+def _name_sources(sources: list[SourceConfig], origin: str) -> None:
     seen: set[str] = set()
     for i, source in enumerate(sources):
         if not source.name:

@@ -41,7 +41,7 @@ from harvester.config import Config, SourceConfig
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult
 from harvester.http import make_client, transport_error
 from harvester.progress import NullProgress, Progress
-from harvester.state import DONE_STAGES, STATE_DIR, StateDB
+from harvester.state import DONE_STAGES, STATE_DIR, FileRow, StateDB
 from harvester.work import BuiltItem, build_item
 
 log = logging.getLogger(__name__)
@@ -102,12 +102,12 @@ class _Job:
     files: dict[str, Path] = field(default_factory=dict)
     downloads_left: int = 0
     drafts_left: int = 0
-    items: list[tuple[str, str, str]] = field(default_factory=list)
+    items: list[tuple[str, str]] = field(default_factory=list)  # (collection, item id) added
     errors: list[str] = field(default_factory=list)
 
 
 def run(config: Config, *, client: httpx.Client | None = None, executor: cf.Executor | None = None,
-        progress: Progress | None = None, now: Callable[[], datetime] | None = None) -> Summary:
+        progress: Progress | None = None) -> Summary:
     """Harvest every source of ``config`` into its catalog. Returns what was done and what failed.
 
     ``client`` and ``executor`` are made from the config when not given (tests pass their own).
@@ -117,19 +117,18 @@ def run(config: Config, *, client: httpx.Client | None = None, executor: cf.Exec
     root = Path(config.catalog.path)
     with StateDB(root, wait=config.run.lock_wait) as state, ExitStack() as stack:
         harvest = _Harvest(config, state, stack, client=client, executor=executor,
-                           progress=progress or NullProgress(), now=now)
+                           progress=progress or NullProgress())
         return harvest.run()
 
 
 class _Harvest:
     def __init__(self, config: Config, state: StateDB, stack: ExitStack, *, client: httpx.Client | None,
-                 executor: cf.Executor | None, progress: Progress, now: Callable[[], datetime] | None) -> None:
+                 executor: cf.Executor | None, progress: Progress) -> None:
         self.config = config
         self.root = Path(config.catalog.path)
         self.state = state
         self.stack = stack
         self.progress = progress
-        self.now = now or (lambda: datetime.now(timezone.utc))
         self.summary = Summary()
         self.client = client if client is not None else stack.enter_context(make_client())
         self._executor = executor
@@ -154,14 +153,14 @@ class _Harvest:
             self._executor = self.stack.enter_context(_make_executor(self.config))
         return self._executor
 
-    @property
-    def download_pool(self) -> cf.ThreadPoolExecutor:
-        if self._download_pool is None:
+    def _download(self, request: DownloadRequest) -> cf.Future[DownloadResult]:
+        """Start fetching ``request`` in the download threads."""
+        if self._downloader is None or self._download_pool is None:
             self._downloader = Downloader(self.client, concurrency=self.config.run.downloads,
                                           on_progress=self._on_download_progress)
             self._download_pool = self.stack.enter_context(
                 cf.ThreadPoolExecutor(self.config.run.downloads, thread_name_prefix="download"))
-        return self._download_pool
+        return self._download_pool.submit(self._downloader.fetch, request)
 
     # -- the run
     def run(self) -> Summary:
@@ -243,9 +242,12 @@ class _Harvest:
         while waiting or self.futures:
             if waiting and time.monotonic() >= next_poll:
                 for job_id in list(waiting):
-                    if self._poll(waiting[job_id]):
-                        self._start(waiting.pop(job_id))
+                    job = waiting[job_id]
+                    if self._poll(job):
+                        del waiting[job_id]
                         self.progress.advance("poll")
+                        if job.status is not None:
+                            self._start(job)
                 if waiting and time.monotonic() >= deadline:
                     for job in waiting.values():
                         self.summary.jobs_waiting += 1
@@ -259,7 +261,7 @@ class _Harvest:
         self.progress.stop("poll")
 
     def _poll(self, job: _Job) -> bool:
-        """Poll one job; True when it is ready to harvest or finished with nothing to harvest."""
+        """Poll one job; True when it leaves the polling. ``job.status`` is set when it is ready to harvest."""
         name = job.source.name
         try:
             status = job.adapter.poll(job.ref)
@@ -272,25 +274,20 @@ class _Harvest:
         self.state.set_status(name, job.ref.id, status)
         if not status.state.terminal:
             return False
-        job.status = status
         if status.state is JobState.FAILED:
             self.state.set_stage(name, job.ref.id, "failed", status.message)
             self.summary.fail(Failure(name, f"the job failed at the provider: {status.message or 'no reason given'}",
                                       job=job.ref.id))
-            return self._drop(job)
-        if status.state is JobState.EXPIRED or (status.expires is not None and status.expires <= self.now()):
+        elif status.state is JobState.EXPIRED or (status.expires is not None
+                                                   and status.expires <= datetime.now(timezone.utc)):
             self._expired(job, status.message)
-            return self._drop(job)
+        else:
+            job.status = status
         return True
 
     def _poll_failed(self, job: _Job, exc: HarvestError) -> bool:
         self.state.set_stage(job.source.name, job.ref.id, "error", str(exc))
         self.summary.fail(Failure(job.source.name, f"polling failed: {exc}", job=job.ref.id))
-        return self._drop(job)
-
-    def _drop(self, job: _Job) -> bool:
-        """Take ``job`` out of the polling with nothing to harvest (it failed, expired or could not be polled)."""
-        job.status = None
         return True
 
     def _expired(self, job: _Job, message: str | None) -> None:
@@ -300,9 +297,8 @@ class _Harvest:
                                   job=job.ref.id))
 
     def _start(self, job: _Job) -> None:
-        """A terminal job: start its downloads (or nothing, when it failed or expired)."""
-        if job.status is None:
-            return
+        """A job ready to harvest: list its outputs and start their downloads."""
+        assert job.status is not None
         name, job_id = job.source.name, job.ref.id
         self.state.set_stage(name, job_id, "ready")
         try:
@@ -330,14 +326,9 @@ class _Harvest:
         job.downloads_left = len(pending)
         for remote in pending:
             request = DownloadRequest(remote, dest, job.adapter.auth if remote.auth else None)
-            future = self.download_pool.submit(self._downloader_fetch, request)
-            self.futures[future] = ("download", job, remote)
+            self.futures[self._download(request)] = ("download", job, remote)
         if not pending:
             self._translate(job)
-
-    def _downloader_fetch(self, request: DownloadRequest) -> DownloadResult:
-        assert self._downloader is not None
-        return self._downloader.fetch(request)
 
     # -- completions
     def _drain(self, timeout: float | None) -> None:
@@ -406,25 +397,29 @@ class _Harvest:
             self._ensure_collection(job.adapter, built.collection)
             self.store.add(item, assets="move")
             self.summary.conversions += built.conversions
-            job.items.append((built.collection, item.id, _content_hash(built.item)))
+            job.items.append((built.collection, item.id))
             self.progress.advance("items")
         except HarvestError as exc:
             job.errors.append(f"item {item_id}: {exc}")
             self.summary.fail(Failure(name, str(exc), job=job.ref.id, item=item_id))
         job.drafts_left -= 1
         if job.drafts_left == 0:
+            self._record_items(name, job.ref.id, job.items)
             if job.errors:
-                self.store.commit()
-                self.state.put_items(name, job.ref.id, job.items)
                 self._job_error(job, "; ".join(job.errors), report=False)
             else:
                 self._job_done(job)
 
+    def _record_items(self, source: str, job_id: str, items: list[str]) -> None:
+        """Make the items durable in the catalog index, then record them (with their digests) in the state."""
+        if not items:
+            return
+        self.store.commit()  # before the job can count as harvested
+        self.state.put_items(source, job_id, [(cid, item_id, self.store.digest(cid, item_id) or "")
+                                              for cid, item_id in items])
+
     def _job_done(self, job: _Job) -> None:
         name, job_id = job.source.name, job.ref.id
-        if job.items:
-            self.store.commit()  # durable before the job counts as harvested
-            self.state.put_items(name, job_id, job.items)
         self.state.set_stage(name, job_id, "harvested")
         self.summary.jobs_harvested += 1
         log.info("source %s: job %s harvested (%d item(s))", name, job_id, len(job.items))
@@ -449,16 +444,15 @@ class _Harvest:
 
     def _search(self, source: SourceConfig, adapter: Adapter) -> None:
         adapter.check()
-        records = []
+        added = []
         for item in adapter.search():
             try:
                 self._ensure_collection(adapter, item.collection_id or "")
                 self.store.add(item)
-                records.append((item.collection_id or "", item.id, _content_hash(item.to_dict())))
+                added.append((item.collection_id or "", item.id))
             except HarvestError as exc:
                 self.summary.fail(Failure(source.name, str(exc), item=item.id))
-        self.store.commit()
-        self.state.put_items(source.name, "search", records)
+        self._record_items(source.name, "search", added)
 
     # -- places
     def _download_dir(self, job: _Job) -> Path:
@@ -507,20 +501,13 @@ def sweep_temp_files(root: Path) -> int:
     return removed
 
 
-def _complete(path: Path, row: Any) -> bool:
+def _complete(path: Path, row: FileRow) -> bool:
+    """Whether a file the state records as downloaded (and verified) is still there, whole."""
     try:
         size = path.stat().st_size
     except OSError:
         return False
     return row.size is None or size == row.size
-
-
-def _content_hash(item: dict[str, Any]) -> str:
-    import hashlib
-
-    import orjson
-
-    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _safe(job_id: str) -> str:

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.io import MemoryFile
 from werkzeug.exceptions import HTTPException, NotFound
@@ -228,11 +228,9 @@ class FakeAdapter(Adapter):
     provider = PROVIDER
     Settings = FakeSettings
 
-    def __init__(self, settings: FakeSettings, client: Any, source: Any, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: FakeSettings, client: Any, source: Any) -> None:
         super().__init__(settings, client, source)
-        import os
-
-        token = (env or os.environ).get("FAKEPROV_TOKEN")
+        token = os.environ.get("FAKEPROV_TOKEN")
         self.auth = BearerToken(token) if token else None
 
     def submits(self) -> bool:
