@@ -1,0 +1,202 @@
+"""HyP3 job lists: what each job type takes, checked before anything is sent.
+
+The API validates job lists too, but a list of 500 jobs that fails at job 437 after two batches went in
+is a mess to recover from; checking every job first means a bad list is refused whole, with a message
+naming the job and the field, and nothing is submitted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.errors import RequestRejectedError
+
+#: the API takes at most this many jobs per POST /jobs
+MAX_JOBS_PER_REQUEST = 200
+MAX_NAME_LENGTH = 100
+
+_S1_SCENE = re.compile(r"^S1[ABCD]_(IW|EW|S[1-6])_(GRD[HM]|SLC_)_1S[SD][VH]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}$")
+_S1_SLC = re.compile(r"^S1[ABCD]_(IW|EW)_SLC__1S[SD][VH]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}$")
+_S1_BURST = re.compile(r"^S1_\d{6}_IW[123]_\d{8}T\d{6}_(VV|HH|VH|HV)_[0-9A-F]{4}-BURST$")
+_S2_L1C = re.compile(r"^S2[ABC]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}$")
+_LANDSAT = re.compile(r"^L[COT]0[789]_L1(TP|GT|GS)_\d{6}_\d{8}_\d{8}_\d{2}_(T1|T2|RT)$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One job parameter: a check of its value and a description of what it must be."""
+
+    check: Any  # Callable[[Any], bool]
+    want: str
+
+
+def _granules(pattern: re.Pattern[str], count: int | tuple[int, int], what: str) -> Param:
+    low, high = (count, count) if isinstance(count, int) else count
+    size = f"{low}" if low == high else f"{low} to {high}"
+
+    def check(value: Any) -> bool:
+        return (isinstance(value, list) and low <= len(value) <= high
+                and all(isinstance(v, str) and pattern.match(v) for v in value))
+
+    return Param(check, f"a list of {size} {what} name(s)")
+
+
+def _bool() -> Param:
+    return Param(lambda v: isinstance(v, bool), "true or false")
+
+
+def _one_of(*values: Any) -> Param:
+    return Param(lambda v: v in values, "one of " + ", ".join(json.dumps(v) for v in values))
+
+
+def _number(low: float, high: float) -> Param:
+    return Param(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
+                 f"a number from {low:g} to {high:g}")
+
+
+_DATE_PARAM = Param(lambda v: isinstance(v, str) and bool(_DATE.match(v)), "a date YYYY-MM-DD")
+_OPTICAL_OR_SAR = re.compile("|".join(p.pattern for p in (_S1_SLC, _S2_L1C, _LANDSAT)))
+
+#: job type -> (required parameters, optional parameters)
+JOB_PARAMETERS: dict[str, tuple[dict[str, Param], dict[str, Param]]] = {
+    "RTC_GAMMA": (
+        {"granules": _granules(_S1_SCENE, 1, "Sentinel-1 GRD or SLC scene")},
+        {"radiometry": _one_of("gamma0", "sigma0"), "scale": _one_of("power", "decibel", "amplitude"),
+         "resolution": _one_of(10, 20, 30), "dem_matching": _bool(), "include_dem": _bool(),
+         "include_inc_map": _bool(), "include_scattering_area": _bool(), "include_rgb": _bool(),
+         "speckle_filter": _bool(), "dem_name": _one_of("copernicus")},
+    ),
+    "INSAR_GAMMA": (
+        {"granules": _granules(_S1_SLC, 2, "Sentinel-1 SLC scene")},
+        {"looks": _one_of("20x4", "10x2"), "include_look_vectors": _bool(), "include_los_displacement": _bool(),
+         "include_displacement_maps": _bool(), "include_wrapped_phase": _bool(), "include_inc_map": _bool(),
+         "include_dem": _bool(), "apply_water_mask": _bool(), "phase_filter_parameter": _number(0.0, 1.0)},
+    ),
+    "INSAR_ISCE_BURST": (
+        {"granules": _granules(_S1_BURST, 2, "Sentinel-1 burst")},
+        {"looks": _one_of("20x4", "10x2", "5x1"), "apply_water_mask": _bool()},
+    ),
+    "INSAR_ISCE_MULTI_BURST": (
+        {"reference": _granules(_S1_BURST, (1, 15), "Sentinel-1 burst"),
+         "secondary": _granules(_S1_BURST, (1, 15), "Sentinel-1 burst")},
+        {"looks": _one_of("20x4", "10x2", "5x1"), "apply_water_mask": _bool()},
+    ),
+    "AUTORIFT": (
+        {"granules": _granules(_OPTICAL_OR_SAR, 2, "Sentinel-1 SLC, Sentinel-2 L1C or Landsat")},
+        {},
+    ),
+    "ARIA_S1_GUNW": (
+        {"reference_date": _DATE_PARAM, "secondary_date": _DATE_PARAM,
+         "frame_id": Param(lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 27397,
+                           "an ARIA frame id (integer 0 to 27397)")},
+        {},
+    ),
+    "OPERA_RTC_S1": (
+        {"granules": _granules(re.compile(r"^S1_\d{6}_IW[123]_\d{8}T\d{6}_(VV|HH)_[0-9A-F]{4}-BURST$"), 1,
+                               "co-polarised (VV or HH) Sentinel-1 burst")},
+        {},
+    ),
+}
+JOB_TYPES = tuple(JOB_PARAMETERS)
+
+#: one job of every job type (two for RTC and autoRIFT), with the granules of the HyP3 API page's examples
+API_EXAMPLES: list[dict[str, Any]] = [
+    {"name": "demo-rtc", "job_type": "RTC_GAMMA", "job_parameters": {
+        "granules": ["S1A_IW_GRDH_1SDV_20210214T154837_20210214T154901_036588_044C54_032E"]}},
+    {"name": "demo-rtc", "job_type": "RTC_GAMMA", "job_parameters": {
+        "granules": ["S1B_IW_GRDH_1SDV_20210210T153157_20210210T153222_025546_030B48_2901"],
+        "radiometry": "gamma0", "scale": "power", "dem_matching": False, "include_dem": True,
+        "include_inc_map": True, "include_scattering_area": False, "speckle_filter": False}},
+    {"name": "demo-insar", "job_type": "INSAR_GAMMA", "job_parameters": {
+        "granules": ["S1A_IW_SLC__1SDV_20200203T172103_20200203T172122_031091_03929B_3048",
+                     "S1A_IW_SLC__1SDV_20200110T172104_20200110T172123_030741_03864E_A996"]}},
+    {"name": "demo-burst", "job_type": "INSAR_ISCE_BURST", "job_parameters": {
+        "granules": ["S1_136231_IW2_20200604T022312_VV_7C85-BURST", "S1_136231_IW2_20200616T022313_VV_5D11-BURST"]}},
+    {"name": "demo-multi-burst", "job_type": "INSAR_ISCE_MULTI_BURST", "job_parameters": {
+        "reference": ["S1_136231_IW2_20200604T022312_VV_7C85-BURST", "S1_136232_IW2_20200604T022315_VV_7C85-BURST"],
+        "secondary": ["S1_136231_IW2_20200616T022313_VV_5D11-BURST", "S1_136232_IW2_20200616T022316_VV_5D11-BURST"],
+        "apply_water_mask": True, "looks": "5x1"}},
+    {"name": "demo-gunw", "job_type": "ARIA_S1_GUNW", "job_parameters": {
+        "reference_date": "2019-12-31", "secondary_date": "2018-12-12", "frame_id": 11040}},
+    {"name": "demo-autorift", "job_type": "AUTORIFT", "job_parameters": {
+        "granules": ["S1A_IW_SLC__1SSH_20170221T204710_20170221T204737_015387_0193F6_AB07",
+                     "S1B_IW_SLC__1SSH_20170227T204628_20170227T204655_004491_007D11_6654"]}},
+    {"name": "demo-autorift", "job_type": "AUTORIFT", "job_parameters": {
+        "granules": ["S2B_MSIL1C_20200612T150759_N0209_R025_T22WEB_20200612T184700",
+                     "S2A_MSIL1C_20200627T150921_N0209_R025_T22WEB_20200627T170912"]}},
+    {"name": "demo-opera-rtc", "job_type": "OPERA_RTC_S1", "job_parameters": {
+        "granules": ["S1_073251_IW2_20200128T020712_VV_2944-BURST"]}},
+]
+
+
+def validate_job(job: Any, where: str) -> dict[str, Any]:
+    """Check one job definition; return it as a plain dict. ``where`` names it in messages."""
+    def reject(text: str) -> RequestRejectedError:
+        return RequestRejectedError(f"{where}: {text}")
+
+    if not isinstance(job, Mapping):
+        raise reject("a job must be a table with job_type and job_parameters")
+    unknown = set(job) - {"job_type", "job_parameters", "name"}
+    if unknown:
+        raise reject(f"unknown key(s) {', '.join(sorted(unknown))} (a job has job_type, job_parameters, name)")
+    job_type = job.get("job_type")
+    if job_type not in JOB_PARAMETERS:
+        raise reject(f"job_type {job_type!r} is not one of {', '.join(JOB_TYPES)}")
+    name = job.get("name")
+    if name is not None and (not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH):
+        raise reject(f"name must be a string of 1 to {MAX_NAME_LENGTH} characters")
+    params = job.get("job_parameters")
+    if not isinstance(params, Mapping):
+        raise reject("job_parameters must be a table")
+    required, optional = JOB_PARAMETERS[job_type]
+    for key, param in required.items():
+        if key not in params:
+            raise reject(f"{job_type} needs job_parameters.{key} ({param.want})")
+    for key, value in params.items():
+        param = required.get(key) or optional.get(key)
+        if param is None:
+            known = ", ".join(sorted({*required, *optional}))
+            raise reject(f"job_parameters.{key} is not a {job_type} parameter (known: {known})")
+        if not param.check(value):
+            raise reject(f"job_parameters.{key} must be {param.want}, not {json.dumps(value)}")
+    if job_type == "INSAR_ISCE_MULTI_BURST" and len(params["reference"]) != len(params["secondary"]):
+        raise reject("job_parameters.reference and .secondary must list the same number of bursts")
+    return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in job.items()}
+
+
+def validate_jobs(jobs: Any, where: str = "job list", *, default_name: str | None = None) -> list[dict[str, Any]]:
+    """Check a whole job list (a list, or ``{"jobs": [...]}``); jobs without a name get ``default_name``."""
+    if isinstance(jobs, Mapping) and "jobs" in jobs:
+        jobs = jobs["jobs"]
+    if not isinstance(jobs, Sequence) or isinstance(jobs, (str, bytes)) or not jobs:
+        raise RequestRejectedError(f"{where}: a non-empty list of jobs is required")
+    checked = []
+    for i, job in enumerate(jobs):
+        one = validate_job(job, f"{where}: job {i + 1}")
+        if default_name and "name" not in one:
+            one["name"] = default_name[:MAX_NAME_LENGTH]
+        checked.append(one)
+    return checked
+
+
+def load_jobs(path: Path, *, default_name: str | None = None) -> list[dict[str, Any]]:
+    """Read and check a JSON job list file (``[...]`` or ``{"jobs": [...]}``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise RequestRejectedError(f"{path}: cannot read the job list ({exc.strerror or exc})") from exc
+    except ValueError as exc:
+        raise RequestRejectedError(f"{path}: the job list is not valid JSON ({exc})") from exc
+    return validate_jobs(data, str(path), default_name=default_name)
+
+
+def batches(jobs: Sequence[dict[str, Any]], size: int = MAX_JOBS_PER_REQUEST) -> Iterator[list[dict[str, Any]]]:
+    """The job list in requests of at most ``size`` jobs, in order."""
+    for start in range(0, len(jobs), size):
+        yield list(jobs[start:start + size])
