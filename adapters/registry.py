@@ -13,7 +13,9 @@ from adapters.base import Adapter
 from catalogs.errors import HarvestError
 
 #: provider name -> "module:Class"; adapters are added here as they are written
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {
+    "hyp3": "adapters.hyp3.adapter:Hyp3Adapter",
+}
 _extra: dict[str, type[Adapter] | str] = {}
 
 

@@ -9,6 +9,7 @@ import glob
 import logging
 import os
 import shutil
+import warnings as _warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import rasterio
 import rasterio.shutil
 from rasterio._err import CPLE_BaseError  # GDAL errors raised by rasterio.shutil.copy; not re-exported
 from rasterio.enums import ColorInterp
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
@@ -248,8 +249,12 @@ def _validate(path: Path) -> tuple[bool, list[str], list[str], list[str]]:
     if not path.exists():
         raise NotARasterError(path, "no such file")
     try:
-        ok, errors, warnings = cog_validate(path, strict=True, quiet=True)
-        with rasterio.open(path) as dataset:
+        # whether a raster without georeferencing is a COG is a fair question; GDAL's warning is noise
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ok, errors, warnings = cog_validate(path, strict=True, quiet=True)
+            dataset = rasterio.open(path)
+        with dataset:
             files = dataset.files
             if ok and (end := _end_of_data(dataset)) > (size := path.stat().st_size):
                 raise NotARasterError(path, f"cut short: {size} bytes, its last block ends at byte {end}")

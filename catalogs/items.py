@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ import pystac
 import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from shapely.geometry import shape
 
 from catalogs import stac
@@ -37,12 +38,18 @@ STATS_MAX_SIZE = 1024
 RASTER_SUFFIXES = (".tif", ".tiff")
 
 
+#: GDAL settings for reading remote COG headers: no directory listings, few and large range requests
+REMOTE_GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3",
+                       "GDAL_HTTP_RETRY_DELAY": "1", "GDAL_INGESTED_BYTES_AT_OPEN": "65536"}
+
+
 @dataclass
 class RasterInfo:
-    """What the builder read from one raster file."""
+    """What the builder read from one raster file (``path``) or remote COG (``path`` is then its URL)."""
 
-    path: Path
+    path: Path | str
     georeferenced: bool
+    remote: bool = False
     proj: dict[str, Any] = field(default_factory=dict)
     bands: list[dict[str, Any]] = field(default_factory=list)
 
@@ -59,6 +66,8 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
     for key, asset in draft.assets.items():
         if _is_raster(asset):
             rasters[key] = read_raster(asset.path)  # type: ignore[arg-type]
+        elif key == draft.footprint_asset and _is_remote_raster(asset):
+            rasters[key] = read_raster(asset.href, statistics=False)  # type: ignore[arg-type]
 
     footprint_key = _footprint_key(draft, rasters)
     properties = dict(draft.properties)
@@ -70,8 +79,9 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
         item_proj = info.proj
         properties.update(item_proj)
         if geometry is None:
-            with rasterio.open(info.path) as ds:
-                fp = raster_footprint(ds)
+            with rasterio.Env(**REMOTE_GDAL_OPTIONS), rasterio.open(info.path) as ds:
+                # a remote raster is outlined by its grid: its valid-data mask would mean reading pixels
+                fp = raster_footprint(ds, data=not info.remote)
             geometry, bbox = fp.geometry, fp.bbox
     if geometry is None:
         raise CatalogError(
@@ -93,7 +103,8 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
     for key, asset in draft.assets.items():
         item.add_asset(key, _asset(draft, key, asset, rasters.get(key), item_proj))
 
-    if draft.thumbnail and footprint_key is not None and not _has_role(draft, "thumbnail"):
+    if (draft.thumbnail and footprint_key is not None and not rasters[footprint_key].remote
+            and not _has_role(draft, "thumbnail")):
         source = draft.assets[footprint_key]
         out_dir = workdir or rasters[footprint_key].path.parent
         thumb = write_thumbnail(rasters[footprint_key].path, out_dir / f"{draft.id}.thumbnail.png", kind=source.kind)
@@ -111,18 +122,27 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
     return item
 
 
-def read_raster(path: Path) -> RasterInfo:
-    """Read the grid and band metadata of one raster, with statistics from a decimated read."""
+def read_raster(path: Path | str, *, statistics: bool = True) -> RasterInfo:
+    """Read the grid and band metadata of one raster, with statistics from a decimated read.
+
+    ``path`` may be an http(s) URL of a COG: then only its header is read (range requests), and
+    ``statistics=False`` keeps it that way.
+    """
+    remote = _is_url(str(path))
     try:
-        ds = rasterio.open(path)
+        # a raster without georeferencing (radar geometry) is read for its bands; GDAL's warning is noise
+        with rasterio.Env(**REMOTE_GDAL_OPTIONS), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(path)
     except (RasterioError, OSError) as exc:
         raise NotARasterError(path, str(exc).strip() or type(exc).__name__) from exc
     with ds:
-        info = RasterInfo(path=Path(path), georeferenced=is_georeferenced(ds))
+        info = RasterInfo(path=str(path) if remote else Path(path), georeferenced=is_georeferenced(ds),
+                          remote=remote)
         if info.georeferenced:
             info.proj = projection_fields(ds)
         try:
-            info.bands = band_fields(ds)
+            info.bands = band_fields(ds, statistics=statistics)
         except RasterioError as exc:
             raise NotARasterError(path, f"pixels unreadable: {exc}") from exc
     return info
@@ -144,7 +164,7 @@ def projection_fields(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
     return fields
 
 
-def band_fields(ds: rasterio.io.DatasetReader) -> list[dict[str, Any]]:
+def band_fields(ds: rasterio.io.DatasetReader, *, statistics: bool = True) -> list[dict[str, Any]]:
     """STAC 1.1 ``bands`` objects: data type, nodata, unit, scale/offset and statistics of each band."""
     tags = ds.tags()
     scale_tag = _float_tag(tags, "scale_factor")
@@ -170,7 +190,8 @@ def band_fields(ds: rasterio.io.DatasetReader) -> list[dict[str, Any]]:
             band["raster:offset"] = offset
         if not ds.transform.is_identity:
             band["raster:spatial_resolution"] = abs(ds.res[0])
-        stats = _statistics(ds.read(index, out_shape=out_shape, masked=True, resampling=Resampling.nearest))
+        stats = (_statistics(ds.read(index, out_shape=out_shape, masked=True, resampling=Resampling.nearest))
+                 if statistics else None)
         if stats:
             band["statistics"] = stats
         bands.append(band)
@@ -230,6 +251,17 @@ def _is_raster(asset: AssetDraft) -> bool:
         return False
     media = asset.media_type or ""
     return asset.path.suffix.lower() in RASTER_SUFFIXES or "image/tiff" in media
+
+
+def _is_remote_raster(asset: AssetDraft) -> bool:
+    if asset.href is None or not _is_url(asset.href):
+        return False
+    media = asset.media_type or ""
+    return "image/tiff" in media or asset.href.split("?", 1)[0].lower().endswith(RASTER_SUFFIXES)
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
 
 
 def _footprint_key(draft: ItemDraft, rasters: dict[str, RasterInfo]) -> str | None:

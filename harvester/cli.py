@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -84,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("provider", help="provider name")
         cmd.add_argument("rest", nargs=argparse.REMAINDER, help="--catalog DIR and the provider's flags")
         cmd.set_defaults(handler=_one_source, action=action, parser=cmd)
+
+    simulate = sub.add_parser("simulate", help="run a provider simulator on loopback, for trying things by hand",
+                              description="Serve a provider's simulator on a loopback port until interrupted.")
+    simulate.add_argument("provider", choices=("hyp3",), help="which simulator")
+    simulate.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated products (default 0)")
+    simulate.set_defaults(handler=_simulate)
 
     status = sub.add_parser("status", help="list the jobs of a catalog and their states",
                             description="List the jobs recorded in a catalog's state database.")
@@ -218,14 +226,45 @@ def _status(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from harvester.demo import run_demo
+    from harvester.progress import progress_for
 
-    result = run_demo(args.out)
+    progress = progress_for(quiet=args.quiet > 0)
+    try:
+        result = run_demo(args.out, progress=progress)
+    finally:
+        progress.close()
+    summary = result.summary
     print(f"demo catalog: {result.root / 'catalog.json'}")
     for collection, count in sorted(result.items.items()):
         print(f"  {collection}: {count} item(s)")
+    print(f"jobs: {summary.jobs} ({summary.jobs_harvested} harvested now, {summary.jobs_skipped} done before); "
+          f"downloads: {summary.downloads}; conversions: {summary.conversions}; "
+          f"items: {summary.items_written} written, {summary.items_unchanged} unchanged")
+    for failure in summary.failures:
+        print(f"  failure: {failure}")
     print(result.report.format().rstrip())
     print(f"browse: harvester serve {result.root}  (then open STAC Browser on http://127.0.0.1:8000/catalog.json)")
-    return EXIT_OK if result.report.ok else EXIT_FAILED
+    return EXIT_OK if result.report.ok and not summary.failures else EXIT_FAILED
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from adapters.hyp3.simulator import serve
+
+    with serve(args.port, seed=args.seed) as served:
+        sim = served.sim
+        print(f"HyP3 simulator at {served.url} (Ctrl-C to stop)", flush=True)
+        print(f"  token: {sim.token}; Earthdata users: {', '.join(f'{u}:{p}' for u, p in sim.users.items())}",
+              flush=True)
+        print(f"  export HYP3_API_URL={served.url} EARTHDATA_TOKEN={sim.token}", flush=True)
+        print(f"  sign-in URL (for EARTHDATA_USERNAME/PASSWORD): export HYP3_AUTH_URL={served.url}/oauth/authorize",
+              flush=True)
+        print(f"  faults: POST {served.url}/_simkit/faults; job names starting with sim-fail, sim-expired, "
+              "sim-zip-traversal, sim-zip-truncated, sim-zip-bomb, sim-never", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -82,8 +82,18 @@ class SourceConfig:
 
     @property
     def digest(self) -> str:
-        """Identifies what the source asks for: a changed request is a new submission."""
-        data = {"provider": self.provider, "settings": _plain(self.settings), "assets": self.assets}
+        """Identifies what the source asks for: a changed request is a new submission.
+
+        Settings that say where the provider is (the ones an environment variable can override, such as
+        ``HYP3_API_URL``) are left out: moving the service (a simulator on another port, a proxy) does
+        not change what was asked of it.
+        """
+        settings = _plain(self.settings)
+        if dataclasses.is_dataclass(self.settings):
+            for f in dataclasses.fields(self.settings):
+                if f.metadata.get("env"):
+                    settings.pop(f.name, None)
+        data = {"provider": self.provider, "settings": settings, "assets": self.assets}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -105,34 +105,46 @@ JOB_PARAMETERS: dict[str, tuple[dict[str, Param], dict[str, Param]]] = {
 }
 JOB_TYPES = tuple(JOB_PARAMETERS)
 
-#: one job of every job type (two for RTC and autoRIFT), with the granules of the HyP3 API page's examples
+#: every job of the HyP3 API page's examples (all seven job types)
 API_EXAMPLES: list[dict[str, Any]] = [
-    {"name": "demo-rtc", "job_type": "RTC_GAMMA", "job_parameters": {
+    {"name": "minimal-rtc-example", "job_type": "RTC_GAMMA", "job_parameters": {
         "granules": ["S1A_IW_GRDH_1SDV_20210214T154837_20210214T154901_036588_044C54_032E"]}},
-    {"name": "demo-rtc", "job_type": "RTC_GAMMA", "job_parameters": {
+    {"name": "custom-rtc-example", "job_type": "RTC_GAMMA", "job_parameters": {
         "granules": ["S1B_IW_GRDH_1SDV_20210210T153157_20210210T153222_025546_030B48_2901"],
         "radiometry": "gamma0", "scale": "power", "dem_matching": False, "include_dem": True,
         "include_inc_map": True, "include_scattering_area": False, "speckle_filter": False}},
-    {"name": "demo-insar", "job_type": "INSAR_GAMMA", "job_parameters": {
+    {"name": "custom-rtc-example", "job_type": "RTC_GAMMA", "job_parameters": {
+        "granules": ["S1B_IW_GRDH_1SDV_20210210T153132_20210210T153157_025546_030B48_4E31"],
+        "radiometry": "sigma0", "scale": "amplitude", "dem_matching": False, "include_dem": False,
+        "include_inc_map": False, "include_scattering_area": True, "speckle_filter": True}},
+    {"name": "minimal-insar-example", "job_type": "INSAR_GAMMA", "job_parameters": {
         "granules": ["S1A_IW_SLC__1SDV_20200203T172103_20200203T172122_031091_03929B_3048",
                      "S1A_IW_SLC__1SDV_20200110T172104_20200110T172123_030741_03864E_A996"]}},
-    {"name": "demo-burst", "job_type": "INSAR_ISCE_BURST", "job_parameters": {
+    {"name": "custom-insar-example", "job_type": "INSAR_GAMMA", "job_parameters": {
+        "granules": ["S1A_IW_SLC__1SDV_20200527T195012_20200527T195028_032755_03CB56_3D96",
+                     "S1A_IW_SLC__1SDV_20200515T195012_20200515T195027_032580_03C609_4EBA"],
+        "looks": "10x2", "include_look_vectors": True, "include_los_displacement": True}},
+    {"name": "single-burst-example", "job_type": "INSAR_ISCE_BURST", "job_parameters": {
         "granules": ["S1_136231_IW2_20200604T022312_VV_7C85-BURST", "S1_136231_IW2_20200616T022313_VV_5D11-BURST"]}},
-    {"name": "demo-multi-burst", "job_type": "INSAR_ISCE_MULTI_BURST", "job_parameters": {
+    {"name": "multi-burst-example", "job_type": "INSAR_ISCE_MULTI_BURST", "job_parameters": {
         "reference": ["S1_136231_IW2_20200604T022312_VV_7C85-BURST", "S1_136232_IW2_20200604T022315_VV_7C85-BURST"],
         "secondary": ["S1_136231_IW2_20200616T022313_VV_5D11-BURST", "S1_136232_IW2_20200616T022316_VV_5D11-BURST"],
         "apply_water_mask": True, "looks": "5x1"}},
-    {"name": "demo-gunw", "job_type": "ARIA_S1_GUNW", "job_parameters": {
+    {"name": "gunw-example", "job_type": "ARIA_S1_GUNW", "job_parameters": {
         "reference_date": "2019-12-31", "secondary_date": "2018-12-12", "frame_id": 11040}},
-    {"name": "demo-autorift", "job_type": "AUTORIFT", "job_parameters": {
+    {"name": "autorift-example", "job_type": "AUTORIFT", "job_parameters": {
         "granules": ["S1A_IW_SLC__1SSH_20170221T204710_20170221T204737_015387_0193F6_AB07",
                      "S1B_IW_SLC__1SSH_20170227T204628_20170227T204655_004491_007D11_6654"]}},
-    {"name": "demo-autorift", "job_type": "AUTORIFT", "job_parameters": {
+    {"name": "autorift-example", "job_type": "AUTORIFT", "job_parameters": {
         "granules": ["S2B_MSIL1C_20200612T150759_N0209_R025_T22WEB_20200612T184700",
                      "S2A_MSIL1C_20200627T150921_N0209_R025_T22WEB_20200627T170912"]}},
-    {"name": "demo-opera-rtc", "job_type": "OPERA_RTC_S1", "job_parameters": {
+    {"name": "autorift-example", "job_type": "AUTORIFT", "job_parameters": {
+        "granules": ["LC08_L1TP_009011_20200703_20200913_02_T1", "LC08_L1TP_009011_20200820_20200905_02_T1"]}},
+    {"name": "opera-rtc-s1-example", "job_type": "OPERA_RTC_S1", "job_parameters": {
         "granules": ["S1_073251_IW2_20200128T020712_VV_2944-BURST"]}},
 ]
+#: one example of each job type: the one asking for the most outputs (the optical pair for autoRIFT)
+EXAMPLE_PER_TYPE: list[dict[str, Any]] = [API_EXAMPLES[i] for i in (1, 4, 5, 6, 9, 7, 11)]
 
 
 def validate_job(job: Any, where: str) -> dict[str, Any]:

@@ -1,0 +1,237 @@
+"""HyP3 products -> item drafts: one item per product, its files as assets, its name as properties.
+
+Runs in a worker process (`Hyp3Adapter.translate`): everything here is a function of the job record and
+the downloaded files, with no network. Two shapes of input:
+
+- download mode: the product archive (a zip, unpacked safely; or a netCDF) plus the browse, thumbnail
+  and log files. Every GeoTIFF becomes an asset keyed by its suffix (the engine makes it a COG); a
+  netCDF product also gets a GeoTIFF of its main variable (autoRIFT ``v``, GUNW ``unwrappedPhase``);
+- remote mode (RTC products, which HyP3 publishes as COGs file by file): assets are the published URLs,
+  with the item's ``expires`` set to the job's expiration time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.archives import MAX_TOTAL_BYTES, safe_unzip
+from adapters.base import JobRef, JobStatus, RemoteFile
+from adapters.errors import BadProductError
+from adapters.hyp3.assets import BACKSCATTER, FOOTPRINT_PREFERENCE, AssetRule, describe
+from adapters.hyp3.names import ProductName, UnknownProductNameError, split_file_name
+from adapters.netcdf import variable_to_geotiff
+from catalogs import stac
+from catalogs.drafts import AssetDraft, ItemDraft
+
+#: key in a job status's ``meta`` where the adapter passes its settings to translate
+OPTIONS_KEY = "_harvester"
+#: the variable of a netCDF product that is also written as a GeoTIFF (then COG), by job type
+MAIN_VARIABLE = {"AUTORIFT": ("v", "v", "Velocity magnitude"),
+                 "ARIA_S1_GUNW": ("/science/grids/data/unwrappedPhase", "unwrapped_phase", "Unwrapped phase")}
+COLLECTIONS = {job_type: "hyp3-" + job_type.lower().replace("_", "-") for job_type in (
+    "RTC_GAMMA", "INSAR_GAMMA", "INSAR_ISCE_BURST", "INSAR_ISCE_MULTI_BURST", "AUTORIFT", "ARIA_S1_GUNW",
+    "OPERA_RTC_S1")}
+PRODUCT_TYPES = {"RTC_GAMMA": "RTC", "OPERA_RTC_S1": "RTC", "INSAR_GAMMA": "INTERFEROGRAM",
+                 "INSAR_ISCE_BURST": "INTERFEROGRAM", "INSAR_ISCE_MULTI_BURST": "INTERFEROGRAM",
+                 "ARIA_S1_GUNW": "GUNW", "AUTORIFT": "OFFSET_TRACKING"}
+SOFTWARE = {"RTC_GAMMA": "GAMMA", "INSAR_GAMMA": "GAMMA", "INSAR_ISCE_BURST": "ISCE2",
+            "INSAR_ISCE_MULTI_BURST": "ISCE2", "ARIA_S1_GUNW": "ISCE2", "AUTORIFT": "autoRIFT",
+            "OPERA_RTC_S1": "OPERA RTC-S1"}
+#: COSPAR designators of the Sentinel-1 satellites
+INTERNATIONAL_DESIGNATORS = {"sentinel-1a": "2014-016A", "sentinel-1b": "2016-025A", "sentinel-1c": "2024-235A"}
+SENTINEL1_CENTER_FREQUENCY_GHZ = 5.405
+
+
+def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
+              workdir: Path, assets: str) -> list[ItemDraft]:
+    """The item draft of one finished HyP3 job (see the module docstring)."""
+    record = status.meta
+    what = f"HyP3 job {job.id}"
+    product_file = _product_output(outputs, what)
+    product = _parse(product_file.name, what)
+    job_type = record.get("job_type") or product.job_type
+    options = record.get(OPTIONS_KEY) or {}
+
+    drafts: dict[str, AssetDraft] = {}
+    expires = None
+    if assets == "remote" and not product_file.fetch:
+        expires = status.expires
+        for remote in outputs:
+            _add(drafts, *_remote_asset(remote, product, job.id), remote.name)
+    else:
+        delivered = _add_product(drafts, product, product_file, files, workdir, what,
+                                 int(options.get("max_unzip_bytes") or MAX_TOTAL_BYTES))
+        for remote in outputs:
+            # browse images are in the zip too: the copy inside the product is the one kept
+            if remote is product_file or remote.name not in files or remote.name in delivered:
+                continue
+            _add(drafts, *_draft(files[remote.name], _rule_for(remote.name, product, job.id)), remote.name)
+
+    footprint = next((key for key in FOOTPRINT_PREFERENCE if key in drafts), None)
+    if footprint is None:
+        raise BadProductError(f"{what}: product {product.name} has no georeferenced raster to describe it")
+    _set_units(drafts, product)
+    properties, extensions = _properties(product, record, job, expires)
+    return [ItemDraft(
+        id=product.name,
+        collection=COLLECTIONS.get(job_type, f"hyp3-{job_type.lower().replace('_', '-')}"),
+        datetime=product.start if product.start == product.end else None,
+        start_datetime=product.start if product.start != product.end else None,
+        end_datetime=product.end if product.start != product.end else None,
+        properties=properties,
+        assets=drafts,
+        stac_extensions=extensions,
+        footprint_asset=footprint,
+    )]
+
+
+def _product_output(outputs: list[RemoteFile], what: str) -> RemoteFile:
+    """The product itself: the zip or netCDF that ``files`` lists (or, for products published as loose
+    files, the first data GeoTIFF)."""
+    for suffixes in ((".zip",), (".nc",), (".tif",)):
+        for remote in outputs:
+            if remote.name.lower().endswith(suffixes) and not remote.optional:
+                return remote
+    raise BadProductError(f"{what}: the job lists no product file (.zip, .nc or .tif)")
+
+
+def _parse(file_name: str, what: str) -> ProductName:
+    try:
+        product, _suffix = split_file_name(file_name)
+    except UnknownProductNameError as exc:
+        raise BadProductError(f"{what}: {exc}") from exc
+    return product
+
+
+def _add_product(drafts: dict[str, AssetDraft], product: ProductName, product_file: RemoteFile,
+                 files: Mapping[str, Path], workdir: Path, what: str, max_bytes: int) -> set[str]:
+    """Add the product's own files; returns their base names."""
+    path = files.get(product_file.name)
+    if path is None:
+        raise BadProductError(f"{what}: the product file {product_file.name} was not downloaded")
+    lower = product_file.name.lower()
+    if lower.endswith(".zip"):
+        unzipped = safe_unzip(path, workdir / "unzipped", max_total_bytes=max_bytes, what=what)
+        for entry, local in sorted(unzipped.files.items()):
+            _add(drafts, *_draft(local, _rule_for(entry, product, None)), entry)
+        return {entry.rsplit("/", 1)[-1] for entry in unzipped.files}
+    elif lower.endswith(".nc"):
+        drafts["netcdf"] = AssetDraft(path, roles=("data",), title="Product (netCDF)", media_type=stac.NETCDF)
+        main = MAIN_VARIABLE.get(product.job_type)
+        if main is not None:
+            variable, key, title = main
+            tif = variable_to_geotiff(path, variable, workdir / f"{product.name}_{key}.tif", what=what)
+            drafts[key] = AssetDraft(tif, roles=("data",), title=title, kind="continuous")
+    else:  # a product published as loose files (OPERA RTC): the GeoTIFF itself
+        _add(drafts, *_draft(path, _rule_for(product_file.name, product, None)), product_file.name)
+    return {product_file.name}
+
+
+def _rule_for(file_name: str, product: ProductName, job_id: str | None) -> AssetRule:
+    base = file_name.rsplit("/", 1)[-1]
+    if job_id is not None and base == f"{job_id}.log":
+        return AssetRule("job-log", "HyP3 job log", ("metadata",), media_type=stac.TEXT)
+    if base.startswith(product.name):
+        return describe(base[len(product.name):])
+    try:  # a file of another product name (a browse image named differently): describe it by its own
+        _other, suffix = split_file_name(base)
+        return describe(suffix)
+    except UnknownProductNameError:
+        return describe("_" + base)
+
+
+def _draft(path: Path, rule: AssetRule) -> tuple[str, AssetDraft]:
+    fields = {"unit": rule.unit} if rule.unit else {}
+    return rule.key, AssetDraft(path, roles=rule.roles, title=rule.title, media_type=rule.media_type,
+                                kind=rule.kind, fields=fields, cog=rule.cog)
+
+
+def _remote_asset(remote: RemoteFile, product: ProductName, job_id: str) -> tuple[str, AssetDraft]:
+    rule = _rule_for(remote.name, product, job_id)
+    media = rule.media_type
+    if remote.name.lower().endswith((".tif", ".tiff")):
+        media = stac.COG  # HyP3 publishes RTC GeoTIFFs as COGs
+    return rule.key, AssetDraft(href=remote.url, roles=rule.roles, title=rule.title, media_type=media,
+                                kind=rule.kind)
+
+
+def _add(drafts: dict[str, AssetDraft], key: str, draft: AssetDraft, name: str) -> None:
+    """Add an asset under its rule's key; a second file with the same key is keyed by its file name."""
+    if key in drafts:
+        key = name.rsplit("/", 1)[-1]
+    drafts[key] = draft
+
+
+def _set_units(drafts: dict[str, AssetDraft], product: ProductName) -> None:
+    """Backscatter units follow the product's scale (``dB`` when the product is in decibels)."""
+    scale = product.options.get("scale")
+    for pol in BACKSCATTER:
+        if pol in drafts and scale == "decibel":
+            drafts[pol].fields.setdefault("unit", "dB")
+
+
+def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef,
+                expires: datetime | None) -> tuple[dict[str, Any], list[str]]:
+    job_type = record.get("job_type") or product.job_type
+    props: dict[str, Any] = {}
+    extensions = [stac.PROCESSING]
+    if product.constellation:
+        props["constellation"] = product.constellation
+    if len(set(product.platforms)) == 1:
+        props["platform"] = product.platforms[0]
+        designator = INTERNATIONAL_DESIGNATORS.get(product.platforms[0])
+        if designator:
+            props["sat:platform_international_designator"] = designator
+    if product.constellation == "sentinel-1" or job_type in ("INSAR_ISCE_BURST", "INSAR_ISCE_MULTI_BURST",
+                                                             "ARIA_S1_GUNW"):
+        props["sar:instrument_mode"] = str(product.options.get("beam_mode") or "IW")
+        props["sar:frequency_band"] = "C"
+        props["sar:center_frequency"] = SENTINEL1_CENTER_FREQUENCY_GHZ
+        props["sar:polarizations"] = list(product.polarizations) or ["VV"]
+        props["sar:product_type"] = PRODUCT_TYPES.get(job_type, job_type)
+        props["sar:observation_direction"] = str(product.options.get("observation_direction") or "right")
+        if product.pixel_spacing:
+            props["sar:pixel_spacing_range"] = product.pixel_spacing
+            props["sar:pixel_spacing_azimuth"] = product.pixel_spacing
+        extensions.append(stac.SAR)
+    relative_orbit = product.options.get("relative_orbit")
+    orbit_state = product.options.get("orbit_state")
+    if isinstance(relative_orbit, int):
+        props["sat:relative_orbit"] = relative_orbit
+    if orbit_state in ("ascending", "descending"):
+        props["sat:orbit_state"] = orbit_state
+    if any(k.startswith("sat:") for k in props):
+        extensions.append(stac.SAT)
+    version = product.options.get("version")
+    props["processing:software"] = {SOFTWARE.get(job_type, "HyP3"): str(version) if version else "unknown"}
+    props["processing:level"] = "L2"
+    props["processing:facility"] = "ASF HyP3"
+    props["hyp3:job_id"] = job.id
+    props["hyp3:job_type"] = job_type
+    if record.get("name"):
+        props["hyp3:job_name"] = record["name"]
+    if record.get("job_parameters"):
+        props["hyp3:job_parameters"] = record["job_parameters"]
+    if product.product_id:
+        props["hyp3:product_id"] = product.product_id
+    if product.orbit:
+        props["hyp3:orbit"] = product.orbit
+    for key, value in sorted(product.options.items()):
+        if key not in ("beam_mode", "observation_direction", "relative_orbit", "orbit_state", "version"):
+            props[f"hyp3:{key}"] = value
+    if product.reference is not None:
+        props["hyp3:reference_datetime"] = _iso(product.reference)
+    if product.secondary is not None:
+        props["hyp3:secondary_datetime"] = _iso(product.secondary)
+    if expires is not None:
+        props["expires"] = _iso(expires)
+        extensions.append(stac.TIMESTAMPS)
+    return props, extensions
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+

@@ -1,0 +1,45 @@
+"""One variable of a netCDF product as a GeoTIFF, so that it can become a COG that browsers show.
+
+GDAL's netCDF driver reads the georeferencing (CF grid mappings, ``crs_wkt``/``spatial_ref``, 1-D
+coordinate variables) and the fill value and units; variables inside groups are addressed by their full
+path (``/science/grids/data/unwrappedPhase``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rasterio
+from rasterio.errors import RasterioError
+
+from adapters.errors import BadProductError
+from catalogs.footprint import is_georeferenced
+
+
+def variable_to_geotiff(nc_path: Path, variable: str, out_path: Path, *, what: str) -> Path:
+    """Write ``variable`` of ``nc_path`` to a plain GeoTIFF at ``out_path`` (nodata, units and scale kept).
+
+    Raises `BadProductError` naming ``what`` (the job) and the file when the file is not netCDF, has no
+    such variable, or the variable is not georeferenced.
+    """
+    source = f'netcdf:"{nc_path}":{variable}'
+    try:
+        with rasterio.open(source) as ds:
+            if not is_georeferenced(ds):
+                raise BadProductError(f"{what}: {nc_path.name}: variable {variable} has no georeferencing")
+            profile = {"driver": "GTiff", "height": ds.height, "width": ds.width, "count": ds.count,
+                       "dtype": ds.dtypes[0], "crs": ds.crs, "transform": ds.transform, "nodata": ds.nodata,
+                       "tiled": True, "compress": "deflate"}
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            with rasterio.open(out_path, "w", **profile) as out:
+                out.write(ds.read())
+                for band in range(1, ds.count + 1):
+                    out.set_band_description(band, ds.descriptions[band - 1] or variable)
+                    if ds.units[band - 1]:
+                        out.set_band_unit(band, ds.units[band - 1])
+                    if ds.scales[band - 1] not in (None, 1.0) or ds.offsets[band - 1] not in (None, 0.0):
+                        out.scales = ds.scales
+                        out.offsets = ds.offsets
+    except RasterioError as exc:
+        raise BadProductError(f"{what}: {nc_path.name}: cannot read variable {variable} ({exc})") from exc
+    return out_path

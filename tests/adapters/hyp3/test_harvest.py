@@ -1,0 +1,311 @@
+"""End to end: the HyP3 adapter harvesting the simulator over loopback HTTP through the real pipeline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pystac
+import pytest
+
+from adapters.hyp3.client import Hyp3Client
+from adapters.hyp3.jobs import API_EXAMPLES
+from catalogs import stac
+from catalogs.validate import validate_catalog
+from harvester import pipeline
+from tests.adapters.hyp3.conftest import Hyp3Server, hyp3_config
+
+COLLECTIONS = {"hyp3-rtc-gamma", "hyp3-insar-gamma", "hyp3-insar-isce-burst", "hyp3-insar-isce-multi-burst",
+               "hyp3-autorift", "hyp3-aria-s1-gunw", "hyp3-opera-rtc-s1"}
+RTC_GRANULE = "S1A_IW_GRDH_1SDV_20210214T154837_20210214T154901_036588_044C54_032E"
+
+
+def _rtc(name: str, **params: Any) -> dict[str, Any]:
+    return {"name": name, "job_type": "RTC_GAMMA", "job_parameters": {"granules": [RTC_GRANULE], **params}}
+
+
+def _items(root: Path) -> dict[str, pystac.Item]:
+    catalog = pystac.Catalog.from_file(str(root / "catalog.json"))
+    return {item.id: item for item in catalog.get_items(recursive=True)}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One harvest of a job list with every job type (shared by the tests that only read its result)."""
+    from adapters.hyp3.simulator import Hyp3Simulator
+    from adapters.simkit import FaultInjector, LoopbackServer, RequestLog
+
+    root = tmp_path_factory.mktemp("mixed") / "catalog"
+    sim = Hyp3Simulator(seed=3, page_size=3)
+    log = RequestLog()
+    with pytest.MonkeyPatch.context() as mp, LoopbackServer(FaultInjector(sim, log)) as server:
+        sim.url = server.url
+        for name in ("EARTHDATA_USERNAME", "EARTHDATA_PASSWORD"):
+            mp.delenv(name, raising=False)
+        mp.setenv("EARTHDATA_TOKEN", sim.token)
+        config = hyp3_config(root, server.url, name="mixed", jobs=API_EXAMPLES)
+        first = pipeline.run(config)
+        posts_first = len(log.records("/jobs", "POST"))
+        log.clear()
+        mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and ".harvest" not in p.parts}
+        second = pipeline.run(config)
+        requests_second = len(log)
+        mtimes_after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and ".harvest" not in p.parts}
+        published = {}
+        with httpx.Client() as client:  # the simulator's own RTC GeoTIFFs, fetched as a user would
+            for job_id in sim.jobs:
+                record = client.get(f"{server.url}/jobs/{job_id}",
+                                    headers={"Authorization": f"Bearer {sim.token}"}).json()
+                if record["job_type"] == "RTC_GAMMA":
+                    base = record["files"][0]["url"][: -len(".zip")]
+                    published[record["files"][0]["filename"][: -len(".zip")]] = client.get(f"{base}_VV.tif").content
+    return {"root": root, "first": first, "second": second, "posts_first": posts_first,
+            "requests_second": requests_second, "mtimes": (mtimes, mtimes_after), "published": published}
+
+
+def test_every_job_type_lands_in_its_collection_and_validates(mixed: Any) -> None:
+    first = mixed["first"]
+    assert first.ok, [str(f) for f in first.failures]
+    assert first.jobs == first.jobs_harvested == len(API_EXAMPLES)
+    assert mixed["posts_first"] == 1
+    items = _items(mixed["root"])
+    assert len(items) == len(API_EXAMPLES)
+    assert {item.collection_id for item in items.values()} == COLLECTIONS
+    report = validate_catalog(mixed["root"])
+    assert report.ok, report.format()
+    for item in items.values():
+        assert any("thumbnail" in (a.roles or []) for a in item.assets.values())
+        for key, asset in item.assets.items():
+            assert Path(asset.get_absolute_href()).is_file(), (item.id, key)
+            if asset.href.endswith(".tif") and "radar-geometry" not in (asset.roles or []):
+                assert asset.media_type == stac.COG, (item.id, key)
+
+
+def test_rtc_items(mixed: Any) -> None:
+    rtc = [i for i in _items(mixed["root"]).values() if i.collection_id == "hyp3-rtc-gamma"]
+    assert len(rtc) == 3
+    for item in rtc:
+        assert {"VV", "VH", "ls_map", "readme", "browse"} <= set(item.assets)
+        assert item.properties["sar:product_type"] == "RTC"
+        assert item.properties["sar:polarizations"] == ["VV", "VH"]
+        assert item.properties["proj:code"].startswith("EPSG:326")
+        assert item.properties["hyp3:job_type"] == "RTC_GAMMA"
+        assert item.datetime is not None
+        # HyP3's RTC GeoTIFFs are COGs already: kept byte for byte, not re-encoded
+        assert _sha256(Path(item.assets["VV"].get_absolute_href())) == hashlib.sha256(
+            mixed["published"][item.id]).hexdigest()
+    custom = next(i for i in rtc if i.properties["hyp3:job_parameters"].get("include_dem"))
+    assert {"dem", "inc_map"} <= set(custom.assets) and "area" not in custom.assets
+    assert custom.properties["platform"] == "sentinel-1b"
+    sigma0 = next(i for i in rtc if i.properties["hyp3:job_parameters"].get("radiometry") == "sigma0")
+    assert "area" in sigma0.assets and "dem" not in sigma0.assets
+    assert sigma0.properties["hyp3:radiometry"] == "sigma0" and sigma0.properties["hyp3:scale"] == "amplitude"
+    assert sigma0.properties["hyp3:speckle_filter"] is True
+
+
+def test_insar_items(mixed: Any) -> None:
+    items = _items(mixed["root"])
+    insar = next(i for i in items.values() if i.collection_id == "hyp3-insar-gamma")
+    assert {"amp", "corr", "unw_phase", "water_mask", "parameters", "readme"} <= set(insar.assets)
+    assert insar.assets["unw_phase"].roles == ["data"] and insar.assets["water_mask"].roles[0] == "metadata"
+    assert insar.properties["start_datetime"] < insar.properties["end_datetime"]
+    assert insar.properties["sar:product_type"] == "INTERFEROGRAM"
+    burst = next(i for i in items.values() if i.collection_id == "hyp3-insar-isce-burst")
+    assert {"unw_phase", "corr", "conncomp", "wrapped_phase_rdr", "lat_rdr"} <= set(burst.assets)
+    rdr = burst.assets["wrapped_phase_rdr"]
+    assert rdr.media_type == stac.GEOTIFF and "proj:code" not in rdr.extra_fields
+    assert burst.properties["proj:code"].startswith("EPSG:")  # from the georeferenced unw_phase
+    assert burst.properties["hyp3:burst_id"] == 136231
+    multi = next(i for i in items.values() if i.collection_id == "hyp3-insar-isce-multi-burst")
+    assert multi.properties["sat:relative_orbit"] > 0
+
+
+def test_netcdf_items_get_a_cog_of_their_main_variable(mixed: Any) -> None:
+    items = _items(mixed["root"])
+    autorift = [i for i in items.values() if i.collection_id == "hyp3-autorift"]
+    assert len(autorift) == 3
+    for item in autorift:
+        assert item.assets["netcdf"].media_type == stac.NETCDF and item.assets["netcdf"].roles == ["data"]
+        assert item.assets["v"].media_type == stac.COG
+        assert item.assets["v"].extra_fields["bands"][0]["nodata"] == -32767
+    optical = next(i for i in autorift if "sentinel-2" in (i.properties.get("constellation") or ""))
+    assert "sar:instrument_mode" not in optical.properties
+    gunw = next(i for i in items.values() if i.collection_id == "hyp3-aria-s1-gunw")
+    assert gunw.properties["proj:code"] == "EPSG:4326"
+    assert gunw.assets["unwrapped_phase"].media_type == stac.COG
+    assert gunw.properties["hyp3:reference_datetime"] > gunw.properties["hyp3:secondary_datetime"]
+
+
+def test_second_run_does_nothing(mixed: Any) -> None:
+    second = mixed["second"]
+    assert second.ok and second.jobs_skipped == len(API_EXAMPLES)
+    assert second.downloads == second.conversions == second.items_written == 0
+    assert mixed["requests_second"] == 0  # the recorded submission and finished jobs need no request at all
+    before, after = mixed["mtimes"]
+    assert before == after
+
+
+def _post_jobs(hyp3: Hyp3Server, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    with httpx.Client() as client:
+        response = client.post(f"{hyp3.url}/jobs", json={"jobs": jobs},
+                               headers={"Authorization": f"Bearer {hyp3.sim.token}"})
+        response.raise_for_status()
+        return response.json()["jobs"]
+
+
+def test_fetch_by_name_follows_next_across_pages(hyp3: Hyp3Server, tmp_path: Path) -> None:
+    ids = {job["job_id"] for job in _post_jobs(hyp3, [_rtc("svalbard-rtc")] * 8 + [_rtc("other")])}
+    assert len(ids) == 9
+    summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, name="svalbard-rtc"))
+    assert summary.ok, [str(f) for f in summary.failures]
+    assert summary.jobs == summary.jobs_harvested == 8
+    listings = hyp3.log.records("/jobs", "GET")
+    assert len(listings) >= 3 and sum("start_token=" in r.query for r in listings) >= 2
+    assert all("name=svalbard-rtc" in r.query or "start_token=" in r.query for r in listings)
+    items = _items(tmp_path / "cat")
+    assert {i.properties["hyp3:job_id"] for i in items.values()} < ids
+
+
+def test_submitting_more_than_200_jobs_splits_the_list(hyp3: Hyp3Server) -> None:
+    from harvester.auth import BearerToken
+
+    with httpx.Client() as client:
+        api = Hyp3Client(client, hyp3.url, BearerToken(hyp3.sim.token))
+        submitted = api.submit([_rtc(f"bulk-{i}") for i in range(450)])
+    assert len(submitted) == 450 and len({job["job_id"] for job in submitted}) == 450
+    posts = hyp3.log.records("/jobs", "POST")
+    assert len(posts) == 3 and all(r.status == 200 for r in posts)
+
+
+def test_missing_credentials_are_a_clear_error(hyp3: Hyp3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EARTHDATA_TOKEN")
+    summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, jobs=[_rtc("x")]))
+    assert [f.error for f in summary.failures] == [
+        "HyP3: no Earthdata credentials: set EARTHDATA_TOKEN, or EARTHDATA_USERNAME and EARTHDATA_PASSWORD, "
+        "or add a ~/.netrc entry for machine urs.earthdata.nasa.gov"]
+    assert not hyp3.log.records("/jobs")
+
+
+def test_a_refused_token_is_a_clear_401(hyp3: Hyp3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EARTHDATA_TOKEN", "not-the-token")
+    summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, jobs=[_rtc("x")]))
+    (failure,) = summary.failures
+    assert "HyP3: checking the credentials (GET /user): HTTP 401: No authorization token provided" in failure.error
+    assert "EARTHDATA_TOKEN" in failure.error and "not-the-token" not in failure.error
+    assert not hyp3.log.records("/jobs", "POST")
+
+
+def test_sign_in_with_username_and_password_gets_the_cookie(hyp3: Hyp3Server, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    user, password = next(iter(hyp3.sim.users.items()))
+    monkeypatch.delenv("EARTHDATA_TOKEN")
+    monkeypatch.setenv("EARTHDATA_USERNAME", user)
+    monkeypatch.setenv("EARTHDATA_PASSWORD", password)
+    caplog.set_level(logging.DEBUG)
+    config = hyp3_config(tmp_path / "cat", hyp3.url, jobs=[_rtc("cookie-rtc")],
+                         auth_url=f"{hyp3.url}/oauth/authorize?response_type=code&client_id=x")
+    summary = pipeline.run(config)
+    assert summary.ok and summary.jobs_harvested == 1, [str(f) for f in summary.failures]
+    assert len(hyp3.log.records("/oauth/authorize")) == 1 and len(hyp3.log.records("/login")) == 1
+    _assert_secret_absent(password, tmp_path / "cat", caplog.text)
+
+
+def test_sign_in_with_netrc(hyp3: Hyp3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user, password = next(iter(hyp3.sim.users.items()))
+    monkeypatch.delenv("EARTHDATA_TOKEN")
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login {user} password {password}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, jobs=[_rtc("netrc-rtc")],
+                                       auth_url=f"{hyp3.url}/oauth/authorize?response_type=code"))
+    assert summary.ok and summary.jobs_harvested == 1, [str(f) for f in summary.failures]
+
+
+def test_wrong_password_is_a_clear_error(hyp3: Hyp3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user, _ = next(iter(hyp3.sim.users.items()))
+    monkeypatch.delenv("EARTHDATA_TOKEN")
+    monkeypatch.setenv("EARTHDATA_USERNAME", user)
+    monkeypatch.setenv("EARTHDATA_PASSWORD", "wrong-password-canary")
+    summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, jobs=[_rtc("x")],
+                                       auth_url=f"{hyp3.url}/oauth/authorize?response_type=code"))
+    (failure,) = summary.failures
+    assert "Earthdata Login refused the username and password" in failure.error
+    assert "wrong-password-canary" not in failure.error
+
+
+def test_bad_jobs_stop_the_others_and_are_named(hyp3: Hyp3Server, tmp_path: Path) -> None:
+    jobs = [_rtc("good-1"), _rtc("sim-fail-1"), _rtc("sim-expired-1"), _rtc("sim-zip-traversal-1"),
+            _rtc("sim-zip-truncated-1"), _rtc("sim-zip-bomb-1"), _rtc("good-2", include_dem=True)]
+    root = tmp_path / "cat"
+    summary = pipeline.run(hyp3_config(root, hyp3.url, jobs=jobs, max_unzip_gb=0.05))
+    assert summary.jobs_harvested == 2
+    errors = {f.job: f.error for f in summary.failures}
+    assert len(errors) == 5
+    text = "\n".join(errors.values())
+    assert "the job failed at the provider" in text
+    assert "expired before they were downloaded" in text
+    assert "'../../evil.txt' would be written outside the extraction folder" in text
+    assert "not a readable zip (truncated or corrupt" in text
+    assert "zip bomb" in text
+    for error in errors.values():
+        if "zip" in error:
+            assert ".zip" in error and "HyP3 job" in error
+    assert len(_items(root)) == 2
+    assert validate_catalog(root).ok
+    assert not (tmp_path / "evil.txt").exists() and not list(root.rglob("evil.txt"))
+    # the expired job's files were never requested
+    expired_id = next(job for job, error in errors.items() if "expired" in error)
+    assert not [r for r in hyp3.log.records() if r.path.startswith(f"/files/{expired_id}/")]
+
+
+def test_remote_assets_read_only_cog_headers(hyp3: Hyp3Server, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    config = hyp3_config(root, hyp3.url, jobs=[_rtc("remote-rtc", include_dem=True)], assets="remote")
+    summary = pipeline.run(config)
+    assert summary.ok, [str(f) for f in summary.failures]
+    assert summary.downloads == 0
+    (item,) = _items(root).values()
+    assert item.properties["expires"] > item.properties["datetime"]
+    assert stac.TIMESTAMPS in item.stac_extensions
+    vv = item.assets["VV"]
+    assert vv.href.startswith(hyp3.url) and vv.href.endswith("_VV.tif")
+    assert vv.media_type == stac.COG and vv.extra_fields["bands"][0]["data_type"] == "float32"
+    assert item.properties["proj:code"].startswith("EPSG:326")
+    assert item.assets["thumbnail"].href.startswith(hyp3.url)
+    assert validate_catalog(root).ok
+    path = "/" + vv.href.split("/", 3)[3]
+    gets = [r for r in hyp3.log.records(path) if r.method == "GET"]
+    size = len(httpx.get(vv.href).content)
+    assert gets and all(r.range for r in gets), [(r.range, r.status, r.bytes_sent) for r in gets]
+    assert sum(r.bytes_sent for r in gets) < size  # ... and not the whole file
+    assert not [r for r in hyp3.log.records() if r.path.endswith(".zip") and r.method == "GET"]
+
+
+def test_secrets_never_reach_catalog_state_or_logs(hyp3: Hyp3Server, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    root = tmp_path / "cat"
+    summary = pipeline.run(hyp3_config(root, hyp3.url, jobs=[_rtc("canary")]))
+    assert summary.ok
+    _assert_secret_absent(hyp3.sim.token, root, caplog.text)
+
+
+def _assert_secret_absent(secret: str, root: Path, log_text: str) -> None:
+    assert secret not in log_text
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    with sqlite3.connect(root / ".harvest" / "state.sqlite") as db:
+        dump = "\n".join(db.iterdump())
+    assert secret not in dump and json.dumps(secret)[1:-1] not in dump
