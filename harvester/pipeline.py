@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -42,7 +43,7 @@ from harvester.downloads import Downloader, DownloadRequest, DownloadResult
 from harvester.http import make_client, transport_error
 from harvester.progress import NullProgress, Progress
 from harvester.state import DONE_STAGES, STATE_DIR, FileRow, StateDB
-from harvester.work import BuiltItem, build_item
+from harvester.work import BuiltItem, build_item, timed
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,15 @@ class Summary:
     items_written: int = 0        # new or changed item files
     items_unchanged: int = 0
     failures: list[Failure] = field(default_factory=list)
+    #: seconds spent per stage: "download" (summed over the download threads), "translate", "convert"
+    #: (COG conversion) and "build" (item building), summed over the workers; "write" (catalog and index,
+    #: in the main thread); "total" (the run's wall time)
+    timings: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        with self._lock:  # download threads add theirs concurrently
+            self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     @property
     def ok(self) -> bool:
@@ -160,10 +170,20 @@ class _Harvest:
                                           on_progress=self._on_download_progress)
             self._download_pool = self.stack.enter_context(
                 cf.ThreadPoolExecutor(self.config.run.downloads, thread_name_prefix="download"))
-        return self._download_pool.submit(self._downloader.fetch, request)
+        return self._download_pool.submit(self._fetch, request)
+
+    def _fetch(self, request: DownloadRequest) -> DownloadResult:
+        """Download one file (in a download thread), accounting for the time it took."""
+        assert self._downloader is not None
+        start = time.perf_counter()
+        try:
+            return self._downloader.fetch(request)
+        finally:
+            self.summary.add_time("download", time.perf_counter() - start)
 
     # -- the run
     def run(self) -> Summary:
+        started = time.perf_counter()
         marker = self.root / STATE_DIR / ACTIVE_MARKER
         if marker.exists():
             log.info("the previous run on %s did not finish: cleaning up after it", self.root)
@@ -178,10 +198,13 @@ class _Harvest:
             except httpx.TransportError as exc:  # an adapter call that did not wrap its transport errors
                 self.summary.fail(Failure(source.name, str(transport_error(exc, source.provider))))
         if self._store is not None:
+            start = time.perf_counter()
             self._store.close()
+            self.summary.add_time("write", time.perf_counter() - start)
             self.summary.items_written = self._store.written
             self.summary.items_unchanged = self._store.unchanged
         marker.unlink(missing_ok=True)
+        self.summary.add_time("total", time.perf_counter() - started)
         return self.summary
 
     def _source(self, source: SourceConfig) -> None:
@@ -370,13 +393,14 @@ class _Harvest:
 
     def _translate(self, job: _Job) -> None:
         assert job.status is not None
-        future = self.executor.submit(type(job.adapter).translate, job.ref, job.status, job.outputs,
+        future = self.executor.submit(timed, type(job.adapter).translate, job.ref, job.status, job.outputs,
                                       dict(job.files), self._work_dir(job), job.source.assets)
         self.futures[future] = ("translate", job, None)
 
-    def _translate_done(self, job: _Job, _: None, future: cf.Future[list[ItemDraft]]) -> None:
+    def _translate_done(self, job: _Job, _: None, future: cf.Future[tuple[list[ItemDraft], float]]) -> None:
         try:
-            drafts = future.result()
+            drafts, seconds = future.result()
+            self.summary.add_time("translate", seconds)
         except HarvestError as exc:
             self._job_error(job, str(exc))
             return
@@ -393,9 +417,13 @@ class _Harvest:
         name = job.source.name
         try:
             built = future.result()
+            self.summary.add_time("convert", built.seconds_convert)
+            self.summary.add_time("build", built.seconds_build)
+            start = time.perf_counter()
             item = pystac.Item.from_dict(built.item, preserve_dict=False)
             self._ensure_collection(job.adapter, built.collection)
             self.store.add(item, assets="move")
+            self.summary.add_time("write", time.perf_counter() - start)
             self.summary.conversions += built.conversions
             job.items.append((built.collection, item.id))
             self.progress.advance("items")
@@ -414,7 +442,9 @@ class _Harvest:
         """Make the items durable in the catalog index, then record them (with their digests) in the state."""
         if not items:
             return
+        start = time.perf_counter()
         self.store.commit()  # before the job can count as harvested
+        self.summary.add_time("write", time.perf_counter() - start)
         self.state.put_items(source, job_id, [(cid, item_id, self.store.digest(cid, item_id) or "")
                                               for cid, item_id in items])
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from catalogs.cog import ensure_cog
 from catalogs.drafts import AssetDraft, ItemDraft
@@ -18,6 +20,7 @@ from catalogs.errors import OutputNotWritableError
 from catalogs.items import build
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +30,15 @@ class BuiltItem:
     item: dict[str, Any]
     conversions: int
     collection: str
+    seconds_convert: float = 0.0  # in ensure_cog
+    seconds_build: float = 0.0    # reading the files, footprint, statistics, thumbnail, checksums
+
+
+def timed(fn: Callable[..., T], /, *args: Any) -> tuple[T, float]:
+    """``fn(*args)`` and the seconds it took (for the run's time accounting; picklable when ``fn`` is)."""
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
 
 
 def build_item(draft: ItemDraft, workdir: Path) -> BuiltItem:
@@ -43,6 +55,7 @@ def build_item(draft: ItemDraft, workdir: Path) -> BuiltItem:
     except OSError as exc:
         raise OutputNotWritableError(workdir, exc.strerror or str(exc)) from exc
     conversions = 0
+    convert_seconds = 0.0
     assets: dict[str, AssetDraft] = {}
     for key, asset in draft.assets.items():
         if asset.path is None:
@@ -50,13 +63,15 @@ def build_item(draft: ItemDraft, workdir: Path) -> BuiltItem:
             continue
         target = workdir / asset.path.name
         if asset.cog and asset.path.suffix.lower() in GEOTIFF_SUFFIXES:
-            result = ensure_cog(asset.path, target, asset.kind)
+            result, seconds = timed(ensure_cog, asset.path, target, asset.kind)
             conversions += int(result.converted)
+            convert_seconds += seconds
         else:
             _link_or_copy(asset.path, target)
         assets[key] = replace(asset, path=target)
-    item = build(replace(draft, assets=assets), workdir=workdir)
-    return BuiltItem(item.to_dict(include_self_link=False, transform_hrefs=False), conversions, draft.collection)
+    item, build_seconds = timed(lambda: build(replace(draft, assets=assets), workdir=workdir))
+    return BuiltItem(item.to_dict(include_self_link=False, transform_hrefs=False), conversions, draft.collection,
+                     convert_seconds, build_seconds)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -77,6 +77,11 @@ def test_every_job_type_lands_in_its_collection_and_validates(mixed: Any) -> Non
     assert first.ok, [str(f) for f in first.failures]
     assert first.jobs == first.jobs_harvested == len(API_EXAMPLES)
     assert mixed["posts_first"] == 1
+    # INSAR and ISCE GeoTIFFs are not COGs (converted); RTC ones are (kept): both kinds were seen
+    assert 0 < first.conversions
+    timings = first.timings
+    assert all(timings[stage] > 0 for stage in ("download", "translate", "convert", "build", "write", "total"))
+    assert timings["write"] < timings["total"]
     items = _items(mixed["root"])
     assert len(items) == len(API_EXAMPLES)
     assert {item.collection_id for item in items.values()} == COLLECTIONS
