@@ -591,6 +591,14 @@ def control_app(injector: FaultInjector) -> WSGIApplication:
     return app
 
 
+def wait_for_stdin_close() -> None:
+    """Block until stdin closes or the process is interrupted: how a parent stops a simulator subprocess."""
+    try:
+        sys.stdin.read()
+    except KeyboardInterrupt:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve a generated body (every path) on loopback until stdin closes or the process is killed."""
     parser = argparse.ArgumentParser(prog="python -m adapters.simkit", description=main.__doc__)
@@ -603,10 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     injector = FaultInjector(pattern_app(body, ranges=not args.no_ranges))
     with LoopbackServer(control_app(injector), port=args.port) as server:
         print(server.url, flush=True)
-        try:
-            sys.stdin.read()  # the parent closes our stdin (or kills us) to stop
-        except KeyboardInterrupt:
-            pass
+        wait_for_stdin_close()
     return 0
 
 

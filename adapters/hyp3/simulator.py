@@ -62,7 +62,7 @@ from adapters.hyp3.simproducts import (
     make_product,
     parse_burst,
 )
-from adapters.simkit import FaultInjector, LoopbackServer, control_app, range_response
+from adapters.simkit import FaultInjector, LoopbackServer, control_app, range_response, wait_for_stdin_close
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -809,10 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         print(served.url, flush=True)
         print(f"HyP3 simulator: bearer token {args.token!r}, users {sorted(served.sim.users)}", file=sys.stderr,
               flush=True)
-        try:
-            sys.stdin.read()  # the parent closes our stdin (or kills us) to stop
-        except KeyboardInterrupt:
-            pass
+        wait_for_stdin_close()
     return 0
 
 
