@@ -6,6 +6,7 @@ Exit codes: 0 all done; 1 some items or objects failed (the rest was done); 2 ba
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -175,16 +176,16 @@ def _one_source(args: argparse.Namespace) -> int:
         value = getattr(opts, name)
         if value is not None:
             raw[name] = value
-    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=os.environ, origin="command line",
-                          action=args.action)
+    # a flag given on the command line wins over the environment variable that overrides its setting
+    given = {f.metadata.get("env") for f in dataclasses.fields(adapter.Settings) if f.name in raw}
+    env = {key: value for key, value in os.environ.items() if key not in given}
+    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=env, origin="command line", action=args.action)
     config = Config(CatalogConfig(opts.catalog, opts.title, None, None), RunOptions(), [source])
     _apply_run_flags(config, opts)
     return _harvest(config, args)
 
 
 def _source_parser(args: argparse.Namespace, adapter: type) -> argparse.ArgumentParser:
-    import dataclasses
-
     parser = argparse.ArgumentParser(prog=f"harvester {args.action} {args.provider}",
                                      description=(adapter.__doc__ or "").strip().splitlines()[0] if adapter.__doc__ else None)
     parser.add_argument("--catalog", type=Path, required=True, help="catalog folder to harvest into")
@@ -202,8 +203,6 @@ def _source_parser(args: argparse.Namespace, adapter: type) -> argparse.Argument
 
 
 def _settings_fields(adapter: type) -> list[str]:
-    import dataclasses
-
     return [f.name for f in dataclasses.fields(adapter.Settings)]
 
 

@@ -86,13 +86,17 @@ class SourceConfig:
 
         Settings that say where the provider is (the ones an environment variable can override, such as
         ``HYP3_API_URL``) are left out: moving the service (a simulator on another port, a proxy) does
-        not change what was asked of it.
+        not change what was asked of it. A file the source names (a job list) counts by its content, so
+        that editing it is a new request.
         """
         settings = _plain(self.settings)
         if dataclasses.is_dataclass(self.settings):
             for f in dataclasses.fields(self.settings):
+                value = getattr(self.settings, f.name)
                 if f.metadata.get("env"):
                     settings.pop(f.name, None)
+                elif isinstance(value, Path) and value.is_file():
+                    settings[f.name] = {"path": str(value), "sha256": hashlib.sha256(value.read_bytes()).hexdigest()}
         data = {"provider": self.provider, "settings": settings, "assets": self.assets}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

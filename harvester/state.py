@@ -353,7 +353,7 @@ def read_jobs(catalog_root: Path) -> list[JobRow]:
     if not path.exists():
         raise CatalogFormatError(f"{catalog_root}: no harvest state here (is it a catalog the harvester wrote?)")
     try:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             rows = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY source, created, job_id").fetchall()
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile, Sour
 from adapters.errors import BadProductError, RequestRejectedError
 from adapters.hyp3 import translate as translation
 from adapters.hyp3.client import API_URL, AUTH_URL, Hyp3Client, earthdata_auth
-from adapters.hyp3.jobs import load_jobs, validate_jobs
+from adapters.hyp3.jobs import load_jobs, same_job, validate_jobs
 from adapters.hyp3.names import UnknownProductNameError, split_file_name
 from adapters.archives import MAX_TOTAL_BYTES
 from catalogs import stac
@@ -82,9 +82,12 @@ class Hyp3Adapter(Adapter):
         super().__init__(settings, client, source)
         self.auth = earthdata_auth(settings.auth_url)
         self.api = Hyp3Client(client, settings.url, self.auth)
+        self._jobs: list[dict[str, Any]] | None = None
 
     # -- jobs
     def check(self) -> None:
+        if self.submits():
+            self._job_list()  # a bad job list is refused before anything is asked of HyP3
         user = self.api.user()
         log.info("HyP3: signed in as %s", user.get("user_id", "?"))
 
@@ -92,22 +95,36 @@ class Hyp3Adapter(Adapter):
         return self.source.action == "submit" or (self.source.action == "auto" and self.settings.jobs is not None)
 
     def _job_list(self) -> list[dict[str, Any]]:
-        jobs = self.settings.jobs
-        if jobs is None:
-            raise RequestRejectedError(f"source {self.source.name}: nothing to submit: give a job list (jobs)")
-        if isinstance(jobs, Path):
-            return load_jobs(jobs, default_name=self.source.name)
-        return validate_jobs(jobs, f"source {self.source.name}: jobs", default_name=self.source.name)
+        """The source's job list, checked whole (cached: the file is read once per run)."""
+        if self._jobs is None:
+            jobs = self.settings.jobs
+            if jobs is None:
+                raise RequestRejectedError(f"source {self.source.name}: nothing to submit: give a job list (jobs)")
+            if isinstance(jobs, Path):
+                self._jobs = load_jobs(jobs, default_name=self.source.name)
+            else:
+                self._jobs = validate_jobs(jobs, f"source {self.source.name}: jobs", default_name=self.source.name)
+        return self._jobs
 
     def submit(self) -> list[JobRef]:
-        submitted = self.api.submit(self._job_list())
-        return [self._ref(job) for job in submitted]
+        """Submit the job list, reusing the jobs of it that HyP3 already has (same name, type and
+        parameters; not failed, not expired): re-running an edited or interrupted list never pays twice."""
+        wanted = self._job_list()
+        existing = self._existing(wanted)
+        missing = [job for i, job in enumerate(wanted) if i not in existing]
+        if existing:
+            log.info("HyP3: %d of %d job(s) of source %s exist already and are reused", len(existing), len(wanted),
+                     self.source.name)
+        submitted = iter(self.api.submit(missing) if missing else [])
+        return [self._ref(existing[i] if i in existing else next(submitted)) for i in range(len(wanted))]
 
     def find(self) -> list[JobRef]:
         s = self.settings
-        if self.submits():  # finding the jobs of an interrupted submission: by the names it gave them
-            names = sorted({job["name"] for job in self._job_list()})
-            found = [job for name in names for job in self.api.jobs(name=name)]
+        if self.submits():
+            # the jobs of an interrupted submission: only when all of them are there (else submit() sends the rest)
+            wanted = self._job_list()
+            existing = self._existing(wanted)
+            found = [existing[i] for i in range(len(wanted))] if len(existing) == len(wanted) else []
         elif s.job_ids:
             found = [self.api.job(job_id) for job_id in s.job_ids]
         else:
@@ -118,6 +135,23 @@ class Hyp3Adapter(Adapter):
                                        status_code=s.status_code, start=s.start, end=s.end, user_id=s.user_id))
         refs = {job["job_id"]: self._ref(job) for job in found}  # pages may overlap while jobs are added
         return list(refs.values())
+
+    def _existing(self, wanted: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """The jobs at HyP3 that are the jobs of ``wanted`` (by index), each claimed once."""
+        now = datetime.now(timezone.utc)
+        candidates = [job for name in sorted({job["name"] for job in wanted}) for job in self.api.jobs(name=name)
+                      if job.get("status_code") != "FAILED"
+                      and not ((expires := _time(job.get("expiration_time"))) and expires <= now)]
+        candidates.sort(key=lambda job: (str(job.get("request_time") or ""), str(job["job_id"])))
+        claimed: dict[int, dict[str, Any]] = {}
+        taken: set[str] = set()
+        for i, spec in enumerate(wanted):
+            for job in candidates:
+                if job["job_id"] not in taken and same_job(spec, job):
+                    claimed[i] = job
+                    taken.add(job["job_id"])
+                    break
+        return claimed
 
     @staticmethod
     def _ref(job: Mapping[str, Any]) -> JobRef:

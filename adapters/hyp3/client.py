@@ -135,7 +135,8 @@ class Hyp3Client:
         try:
             response = self.client.request(method, url, auth=self.auth, **kwargs)
         except httpx.TransportError as exc:
-            raise transport_error(exc, what) from exc
+            where = httpx.URL(url)
+            raise transport_error(exc, f"{what} at {where.host}:{where.port or where.scheme}") from exc
         if response.status_code >= 400:
             raise _fail(response, what)
         try:

@@ -208,6 +208,15 @@ def load_jobs(path: Path, *, default_name: str | None = None) -> list[dict[str, 
     return validate_jobs(data, str(path), default_name=default_name)
 
 
+def same_job(spec: Mapping[str, Any], job: Mapping[str, Any]) -> bool:
+    """Whether the job record ``job`` (as HyP3 returns it, defaults filled in) is the job ``spec`` asks for:
+    same name and type, and every parameter ``spec`` gives has the same value."""
+    if spec.get("name") != job.get("name") or spec.get("job_type") != job.get("job_type"):
+        return False
+    have = job.get("job_parameters") or {}
+    return all(key in have and have[key] == value for key, value in (spec.get("job_parameters") or {}).items())
+
+
 def batches(jobs: Sequence[dict[str, Any]], size: int = MAX_JOBS_PER_REQUEST) -> Iterator[list[dict[str, Any]]]:
     """The job list in requests of at most ``size`` jobs, in order."""
     for start in range(0, len(jobs), size):

@@ -191,6 +191,31 @@ def test_submitting_more_than_200_jobs_splits_the_list(hyp3: Hyp3Server) -> None
     assert len(posts) == 3 and all(r.status == 200 for r in posts)
 
 
+def test_jobs_that_exist_already_are_reused_not_paid_twice(hyp3: Hyp3Server, tmp_path: Path) -> None:
+    done = _post_jobs(hyp3, [_rtc("reuse", include_dem=True)])[0]["job_id"]
+    failed = _post_jobs(hyp3, [_rtc("sim-fail-reuse")])[0]["job_id"]
+    for job_id in (done, failed):  # poll them to their end at HyP3
+        for _ in range(hyp3.sim.polls_to_finish):
+            httpx.get(f"{hyp3.url}/jobs/{job_id}", headers={"Authorization": f"Bearer {hyp3.sim.token}"})
+    hyp3.log.clear()
+    jobs = [_rtc("reuse", include_dem=True), _rtc("reuse", include_dem=False), _rtc("sim-fail-reuse")]
+    summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, jobs=jobs))
+    (post,) = hyp3.log.records("/jobs", "POST")
+    assert post.status == 200
+    assert summary.jobs == 3
+    recorded = {i.properties["hyp3:job_id"] for i in _items(tmp_path / "cat").values()}
+    assert done in recorded and failed not in recorded  # the failed one was submitted again
+    assert len(hyp3.sim.jobs) == 4
+
+
+def test_a_bad_job_list_is_refused_before_any_request(hyp3: Hyp3Server, tmp_path: Path) -> None:
+    jobs = [_rtc("ok"), {"name": "x", "job_type": "RTC_GAMMA", "job_parameters": {"granules": ["nope"]}}]
+    summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, jobs=jobs))
+    (failure,) = summary.failures
+    assert "source hyp3: jobs: job 2: job_parameters.granules must be" in failure.error
+    assert len(hyp3.log) == 0
+
+
 def test_missing_credentials_are_a_clear_error(hyp3: Hyp3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EARTHDATA_TOKEN")
     summary = pipeline.run(hyp3_config(tmp_path / "cat", hyp3.url, jobs=[_rtc("x")]))
