@@ -220,7 +220,8 @@ def _asset(
     if raster is not None:
         # Grid fields go on the asset only where they differ from the item's.
         fields.update({k: v for k, v in raster.proj.items() if item_proj.get(k) != v})
-        fields["bands"] = raster.bands
+        unit = fields.pop("unit", None)  # a unit the adapter knows belongs to bands the file left without one
+        fields["bands"] = [({"unit": unit, **band} if unit and "unit" not in band else band) for band in raster.bands]
     if asset.href is not None:
         media = asset.media_type or stac.media_type_for(asset.href)
         return pystac.Asset(asset.href, asset.title, asset.description, media, list(asset.roles), fields)

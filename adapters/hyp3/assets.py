@@ -70,9 +70,9 @@ def describe(suffix: str) -> AssetRule:
         base = stem[: -len(".png")]
         if base.endswith("thumb"):
             base = base[: -len("thumb")].rstrip("_")
-            return AssetRule(_key(base, "thumbnail"), "Thumbnail", ("thumbnail",), media_type=stac.PNG)
+            return AssetRule(_key(base, "thumbnail"), _titled("Thumbnail", base), ("thumbnail",), media_type=stac.PNG)
         base = "" if base.upper() == "BROWSE" else base
-        return AssetRule(_key(base, "browse"), "Browse image", ("overview",), media_type=stac.PNG)
+        return AssetRule(_key(base, "browse"), _titled("Browse image", base), ("overview",), media_type=stac.PNG)
     if lower.endswith("readme.md.txt"):
         return AssetRule("readme", "README", ("metadata",), media_type=stac.TEXT)
     if lower == ".txt":
@@ -105,6 +105,11 @@ def _raster(stem: str) -> AssetRule:
         return AssetRule(_key(stem, "data"), stem.replace("_", " "), ("data",), "auto")
     title, roles, kind, unit = known
     return AssetRule(stem, title, roles, kind, unit, cog=not stem.endswith("_rdr"))
+
+
+def _titled(title: str, base: str) -> str:
+    """``"Browse image (color phase)"`` for the browse image of ``_color_phase.png``."""
+    return f"{title} ({base.replace('_', ' ')})" if base else title
 
 
 def _key(base: str, what: str) -> str:

@@ -220,7 +220,7 @@ def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef,
     if product.orbit:
         props["hyp3:orbit"] = product.orbit
     for key, value in sorted(product.options.items()):
-        if key not in ("beam_mode", "observation_direction", "relative_orbit", "orbit_state", "version"):
+        if key not in ("beam_mode", "observation_direction", "relative_orbit", "orbit_state", "version", "software"):
             props[f"hyp3:{key}"] = value
     if product.reference is not None:
         props["hyp3:reference_datetime"] = _iso(product.reference)

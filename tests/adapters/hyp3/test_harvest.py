@@ -124,6 +124,9 @@ def test_insar_items(mixed: Any) -> None:
     assert insar.assets["unw_phase"].roles == ["data"] and insar.assets["water_mask"].roles[0] == "metadata"
     assert insar.properties["start_datetime"] < insar.properties["end_datetime"]
     assert insar.properties["sar:product_type"] == "INTERFEROGRAM"
+    unw = insar.assets["unw_phase"].extra_fields
+    assert unw["bands"][0]["unit"] == "rad" and "unit" not in unw  # the adapter's unit, on the band
+    assert insar.assets["color_phase-browse"].title == "Browse image (color phase)"
     burst = next(i for i in items.values() if i.collection_id == "hyp3-insar-isce-burst")
     assert {"unw_phase", "corr", "conncomp", "wrapped_phase_rdr", "lat_rdr"} <= set(burst.assets)
     rdr = burst.assets["wrapped_phase_rdr"]
