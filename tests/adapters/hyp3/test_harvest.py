@@ -183,6 +183,28 @@ def test_fetch_by_name_follows_next_across_pages(hyp3: Hyp3Server, tmp_path: Pat
     assert {i.properties["hyp3:job_id"] for i in items.values()} < ids
 
 
+def test_fetch_filters_by_type_state_and_time(hyp3: Hyp3Server, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    insar = next(job for job in API_EXAMPLES if job["job_type"] == "INSAR_GAMMA")
+    old = hyp3.sim.add_job(_rtc("batch"), request_time=now - timedelta(days=6))["job_id"]
+    new = hyp3.sim.add_job(_rtc("batch", include_dem=True), request_time=now - timedelta(days=2))["job_id"]
+    hyp3.sim.add_job({**insar, "name": "batch"}, request_time=now - timedelta(days=2))
+    hyp3.sim.add_job(_rtc("batch", radiometry="sigma0"), status="PENDING", request_time=now - timedelta(days=2))
+    start, end = (now - timedelta(days=4)).isoformat(), (now - timedelta(days=1)).isoformat()
+    config = hyp3_config(tmp_path / "cat", hyp3.url, name="batch", job_name="batch", job_type="RTC_GAMMA",
+                         status_code="SUCCEEDED", start=start, end=end)
+    summary = pipeline.run(config)
+    assert summary.ok and summary.jobs == 1, [str(f) for f in summary.failures]
+    assert {i.properties["hyp3:job_id"] for i in _items(tmp_path / "cat").values()} == {new}
+    (listing, *_) = hyp3.log.records("/jobs", "GET")
+    query = httpx.QueryParams(listing.query)
+    assert dict(query) == {"name": "batch", "job_type": "RTC_GAMMA", "status_code": "SUCCEEDED",
+                           "start": start, "end": end}
+    assert old != new
+
+
 def test_submitting_more_than_200_jobs_splits_the_list(hyp3: Hyp3Server) -> None:
     from harvester.auth import BearerToken
 
