@@ -6,7 +6,7 @@ An adapter talks to one provider. The engine (`harvester.pipeline`) gives it its
     submit()  or  find()     -> [JobRef]          start jobs, or find the ones that exist
     poll(job)                -> JobStatus         until the state is terminal
     outputs(job, status)     -> [RemoteFile]      what the job produced; the engine downloads them
-    translate(...)           -> [ItemDraft]       pure: local files -> item drafts (runs in a worker process)
+    translate(...)           -> [ItemDraft]       pure: local files (and settings) -> item drafts, in a worker
 
 or, for sources that are searches of a STAC API rather than jobs (``kind = "search"``)::
 
@@ -156,8 +156,9 @@ class Adapter:
 
     @staticmethod
     def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
-                  workdir: Path, assets: AssetsMode) -> list[ItemDraft]:
-        """Item drafts for a finished job. ``files`` maps each downloaded output's name to its local path.
+                  workdir: Path, assets: AssetsMode, settings: Any) -> list[ItemDraft]:
+        """Item drafts for a finished job. ``files`` maps each downloaded output's name to its local path;
+        ``settings`` is the source's `Settings`.
 
         Pure and picklable: runs in a worker process. Raises `BadProductError` (naming the job and file)
         for outputs it cannot read. Work files go under ``workdir``.

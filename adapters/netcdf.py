@@ -33,13 +33,11 @@ def variable_to_geotiff(nc_path: Path, variable: str, out_path: Path, *, what: s
             out_path.parent.mkdir(parents=True, exist_ok=True)
             with rasterio.open(out_path, "w", **profile) as out:
                 out.write(ds.read())
+                out.scales, out.offsets = ds.scales, ds.offsets
                 for band in range(1, ds.count + 1):
                     out.set_band_description(band, ds.descriptions[band - 1] or variable)
                     if ds.units[band - 1]:
                         out.set_band_unit(band, ds.units[band - 1])
-                    if ds.scales[band - 1] not in (None, 1.0) or ds.offsets[band - 1] not in (None, 0.0):
-                        out.scales = ds.scales
-                        out.offsets = ds.offsets
     except RasterioError as exc:
         raise BadProductError(f"{what}: {nc_path.name}: cannot read variable {variable} ({exc})") from exc
     return out_path

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,7 +81,7 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
         item_proj = info.proj
         properties.update(item_proj)
         if geometry is None:
-            with rasterio.Env(**REMOTE_GDAL_OPTIONS), rasterio.open(info.path) as ds:
+            with _open(info.path) as ds:
                 # a remote raster is outlined by its grid: its valid-data mask would mean reading pixels
                 fp = raster_footprint(ds, data=not info.remote)
             geometry, bbox = fp.geometry, fp.bbox
@@ -129,14 +131,7 @@ def read_raster(path: Path | str, *, statistics: bool = True) -> RasterInfo:
     ``statistics=False`` keeps it that way.
     """
     remote = _is_url(str(path))
-    try:
-        # a raster without georeferencing (radar geometry) is read for its bands; GDAL's warning is noise
-        with rasterio.Env(**REMOTE_GDAL_OPTIONS), warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            ds = rasterio.open(path)
-    except (RasterioError, OSError) as exc:
-        raise NotARasterError(path, str(exc).strip() or type(exc).__name__) from exc
-    with ds:
+    with _open(path) as ds:
         info = RasterInfo(path=str(path) if remote else Path(path), georeferenced=is_georeferenced(ds),
                           remote=remote)
         if info.georeferenced:
@@ -146,6 +141,23 @@ def read_raster(path: Path | str, *, statistics: bool = True) -> RasterInfo:
         except RasterioError as exc:
             raise NotARasterError(path, f"pixels unreadable: {exc}") from exc
     return info
+
+
+@contextmanager
+def _open(path: Path | str) -> Iterator[rasterio.io.DatasetReader]:
+    """Open a raster file, or a remote COG (with `REMOTE_GDAL_OPTIONS` for as long as it is open).
+
+    A raster without georeferencing (radar geometry) is read for its bands; GDAL's warning about it is noise.
+    """
+    with rasterio.Env(**REMOTE_GDAL_OPTIONS) if _is_url(str(path)) else nullcontext():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                ds = rasterio.open(path)
+        except (RasterioError, OSError) as exc:
+            raise NotARasterError(path, str(exc).strip() or type(exc).__name__) from exc
+        with ds:
+            yield ds
 
 
 def projection_fields(ds: rasterio.io.DatasetReader) -> dict[str, Any]:

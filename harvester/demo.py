@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from pathlib import Path
 from adapters.hyp3.jobs import API_EXAMPLES
 from adapters.hyp3.simulator import Hyp3Simulator
 from adapters.simkit import LoopbackServer
-from catalogs.store import STATE_DIR
 from catalogs.validate import ValidationReport, validate_catalog
 from harvester import pipeline
 from harvester.config import CatalogConfig, Config, RunOptions, parse_source
@@ -54,17 +54,12 @@ def run_demo(out: Path, *, progress: Progress | None = None, run: RunOptions | N
         summary = pipeline.run(config, progress=progress or NullProgress())
     report = validate_catalog(out)
     log.info("demo catalog at %s: %d objects, %s", out, len(report.objects), "valid" if report.ok else "INVALID")
-    return DemoResult(out, _item_counts(out), report, summary)
+    return DemoResult(out, _item_counts(report, out), report, summary)
 
 
-def _item_counts(root: Path) -> dict[str, int]:
-    """Items per collection, counted from the files (``<collection>/<id>/<id>.json``)."""
-    counts: dict[str, int] = {}
-    for collection in sorted(p.parent for p in root.glob("*/collection.json")):
-        if collection.name == STATE_DIR:
-            continue
-        counts[collection.name] = sum(1 for p in collection.rglob("*.json") if p.stem == p.parent.name)
-    return counts
+def _item_counts(report: ValidationReport, root: Path) -> dict[str, int]:
+    """Items per collection, from the validation that read them all (``<collection>/.../<id>.json``)."""
+    return dict(Counter(obj.path.relative_to(root).parts[0] for obj in report.objects if obj.kind == "Item"))
 
 
 @contextmanager

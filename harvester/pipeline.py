@@ -394,7 +394,8 @@ class _Harvest:
     def _translate(self, job: _Job) -> None:
         assert job.status is not None
         future = self.executor.submit(timed, type(job.adapter).translate, job.ref, job.status, job.outputs,
-                                      dict(job.files), self._work_dir(job), job.source.assets)
+                                      dict(job.files), self._work_dir(job), job.source.assets,
+                                      job.source.settings)
         self.futures[future] = ("translate", job, None)
 
     def _translate_done(self, job: _Job, _: None, future: cf.Future[tuple[list[ItemDraft], float]]) -> None:

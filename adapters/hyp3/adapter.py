@@ -83,6 +83,7 @@ class Hyp3Adapter(Adapter):
         self.auth = earthdata_auth(settings.auth_url)
         self.api = Hyp3Client(client, settings.url, self.auth)
         self._jobs: list[dict[str, Any]] | None = None
+        self._claimed: dict[int, dict[str, Any]] | None = None
 
     # -- jobs
     def check(self) -> None:
@@ -137,7 +138,13 @@ class Hyp3Adapter(Adapter):
         return list(refs.values())
 
     def _existing(self, wanted: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-        """The jobs at HyP3 that are the jobs of ``wanted`` (by index), each claimed once."""
+        """The jobs at HyP3 that are the jobs of ``wanted`` (by index), each claimed once. Listed once per
+        run: recovering an interrupted submission asks `find` first, then `submit` for the rest."""
+        if self._claimed is None:
+            self._claimed = self._list_existing(wanted)
+        return self._claimed
+
+    def _list_existing(self, wanted: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
         now = datetime.now(timezone.utc)
         candidates = [job for name in sorted({job["name"] for job in wanted}) for job in self.api.jobs(name=name)
                       if job.get("status_code") != "FAILED"
@@ -167,7 +174,6 @@ class Hyp3Adapter(Adapter):
         if state is JobState.FAILED:
             logs = record.get("logs") or []
             message = "HyP3 processing failed" + (f"; the log is at {logs[0]}" if logs else "")
-        record[translation.OPTIONS_KEY] = {"max_unzip_bytes": int(self.settings.max_unzip_gb * 2**30)}
         return JobStatus(state, message, submitted=_time(record.get("request_time")),
                          finished=_finished(record), expires=_time(record.get("expiration_time")), meta=record)
 

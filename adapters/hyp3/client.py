@@ -59,8 +59,10 @@ def _sign_in_with(auth_url: str, username: str, password: str) -> Any:
             cookies.extract_cookies(response)
             if not response.is_redirect:
                 break
-            target = response.url.join(response.headers["Location"])
-            response = client.get(target, headers=_cookie_header(cookies, target.host), follow_redirects=False)
+            # the cookies gathered so far, by the jar's own rules (not the client's jar: it is shared)
+            request = client.build_request("GET", response.url.join(response.headers["Location"]))
+            cookies.set_cookie_header(request)
+            response = client.send(request, follow_redirects=False)
         if response.status_code in (401, 403):
             raise AuthError("HyP3 sign-in: Earthdata Login refused the username and password")
         if response.status_code >= 400:
@@ -70,14 +72,6 @@ def _sign_in_with(auth_url: str, username: str, password: str) -> Any:
         return cookies
 
     return sign_in
-
-
-def _cookie_header(cookies: httpx.Cookies, host: str) -> dict[str, str]:
-    """The cookies of ``cookies`` that belong to ``host``, as a Cookie header (per-request ``cookies=``
-    is deprecated in httpx, and the client's own jar is shared with everything else)."""
-    pairs = [f"{c.name}={c.value}" for c in cookies.jar
-             if not c.domain or host == c.domain.lstrip(".") or host.endswith("." + c.domain.lstrip("."))]
-    return {"Cookie": "; ".join(pairs)} if pairs else {}
 
 
 class Hyp3Client:

@@ -9,22 +9,36 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from adapters.errors import RequestRejectedError
+from adapters.hyp3.granules import LANDSAT_L1, S1_BURST, S1_SCENE, S2_L1C
+from adapters.hyp3.names import JOB_TYPES
 
 #: the API takes at most this many jobs per POST /jobs
 MAX_JOBS_PER_REQUEST = 200
 MAX_NAME_LENGTH = 100
 
-_S1_SCENE = re.compile(r"^S1[ABCD]_(IW|EW|S[1-6])_(GRD[HM]|SLC_)_1S[SD][VH]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}$")
-_S1_SLC = re.compile(r"^S1[ABCD]_(IW|EW)_SLC__1S[SD][VH]_\d{8}T\d{6}_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}$")
-_S1_BURST = re.compile(r"^S1_\d{6}_IW[123]_\d{8}T\d{6}_(VV|HH|VH|HV)_[0-9A-F]{4}-BURST$")
-_S2_L1C = re.compile(r"^S2[ABC]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}$")
-_LANDSAT = re.compile(r"^L[COT]0[789]_L1(TP|GT|GS)_\d{6}_\d{8}_\d{8}_\d{2}_(T1|T2|RT)$")
+Granule = Callable[[str], bool]
+
+
+def _matches(pattern: re.Pattern[str], **allowed: tuple[str, ...]) -> Granule:
+    """A granule check: ``pattern`` matches the whole name and each group in ``allowed`` has one of its values."""
+    return lambda name: bool((g := pattern.fullmatch(name)) and all(g[k] in v for k, v in allowed.items()))
+
+
+def _any_of(*checks: Granule) -> Granule:
+    return lambda name: any(check(name) for check in checks)
+
+
+_S1_SLC = _matches(S1_SCENE, product=("SLC_",), beam=("IW", "EW"))
+_S1_BURSTS = _matches(S1_BURST)
+#: what autoRIFT pairs: Sentinel-1 SLCs, Sentinel-2 L1C products, Landsat 7-9 (C, O or T sensors)
+_AUTORIFT_SCENE = _any_of(_S1_SLC, _matches(S2_L1C),
+                          _matches(LANDSAT_L1, sensor=("C", "O", "T"), number=("7", "8", "9")))
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -36,13 +50,13 @@ class Param:
     want: str
 
 
-def _granules(pattern: re.Pattern[str], count: int | tuple[int, int], what: str) -> Param:
+def _granules(is_granule: Granule, count: int | tuple[int, int], what: str) -> Param:
     low, high = (count, count) if isinstance(count, int) else count
     size = f"{low}" if low == high else f"{low} to {high}"
 
     def check(value: Any) -> bool:
         return (isinstance(value, list) and low <= len(value) <= high
-                and all(isinstance(v, str) and pattern.match(v) for v in value))
+                and all(isinstance(v, str) and is_granule(v) for v in value))
 
     return Param(check, f"a list of {size} {what} name(s)")
 
@@ -61,12 +75,11 @@ def _number(low: float, high: float) -> Param:
 
 
 _DATE_PARAM = Param(lambda v: isinstance(v, str) and bool(_DATE.match(v)), "a date YYYY-MM-DD")
-_OPTICAL_OR_SAR = re.compile("|".join(p.pattern for p in (_S1_SLC, _S2_L1C, _LANDSAT)))
 
 #: job type -> (required parameters, optional parameters)
 JOB_PARAMETERS: dict[str, tuple[dict[str, Param], dict[str, Param]]] = {
     "RTC_GAMMA": (
-        {"granules": _granules(_S1_SCENE, 1, "Sentinel-1 GRD or SLC scene")},
+        {"granules": _granules(_matches(S1_SCENE), 1, "Sentinel-1 GRD or SLC scene")},
         {"radiometry": _one_of("gamma0", "sigma0"), "scale": _one_of("power", "decibel", "amplitude"),
          "resolution": _one_of(10, 20, 30), "dem_matching": _bool(), "include_dem": _bool(),
          "include_inc_map": _bool(), "include_scattering_area": _bool(), "include_rgb": _bool(),
@@ -79,16 +92,16 @@ JOB_PARAMETERS: dict[str, tuple[dict[str, Param], dict[str, Param]]] = {
          "include_dem": _bool(), "apply_water_mask": _bool(), "phase_filter_parameter": _number(0.0, 1.0)},
     ),
     "INSAR_ISCE_BURST": (
-        {"granules": _granules(_S1_BURST, 2, "Sentinel-1 burst")},
+        {"granules": _granules(_S1_BURSTS, 2, "Sentinel-1 burst")},
         {"looks": _one_of("20x4", "10x2", "5x1"), "apply_water_mask": _bool()},
     ),
     "INSAR_ISCE_MULTI_BURST": (
-        {"reference": _granules(_S1_BURST, (1, 15), "Sentinel-1 burst"),
-         "secondary": _granules(_S1_BURST, (1, 15), "Sentinel-1 burst")},
+        {"reference": _granules(_S1_BURSTS, (1, 15), "Sentinel-1 burst"),
+         "secondary": _granules(_S1_BURSTS, (1, 15), "Sentinel-1 burst")},
         {"looks": _one_of("20x4", "10x2", "5x1"), "apply_water_mask": _bool()},
     ),
     "AUTORIFT": (
-        {"granules": _granules(_OPTICAL_OR_SAR, 2, "Sentinel-1 SLC, Sentinel-2 L1C or Landsat")},
+        {"granules": _granules(_AUTORIFT_SCENE, 2, "Sentinel-1 SLC, Sentinel-2 L1C or Landsat")},
         {},
     ),
     "ARIA_S1_GUNW": (
@@ -98,12 +111,11 @@ JOB_PARAMETERS: dict[str, tuple[dict[str, Param], dict[str, Param]]] = {
         {},
     ),
     "OPERA_RTC_S1": (
-        {"granules": _granules(re.compile(r"^S1_\d{6}_IW[123]_\d{8}T\d{6}_(VV|HH)_[0-9A-F]{4}-BURST$"), 1,
+        {"granules": _granules(_matches(S1_BURST, pol=("VV", "HH")), 1,
                                "co-polarised (VV or HH) Sentinel-1 burst")},
         {},
     ),
 }
-JOB_TYPES = tuple(JOB_PARAMETERS)
 
 #: every job of the HyP3 API page's examples (all seven job types)
 API_EXAMPLES: list[dict[str, Any]] = [

@@ -62,6 +62,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from adapters.errors import BadProductError
+from adapters.hyp3.granules import LANDSAT_L1, S1_SCENE, S2_L1C, S2_L1C_COG
 
 __all__ = ["JOB_TYPES", "ProductName", "UnknownProductNameError", "parse_product_name", "split_file_name"]
 
@@ -152,19 +153,6 @@ _OPERA_RTC_S1 = re.compile(
     r"_(?P<acquired>\d{8}T\d{6})Z_(?P<processed>\d{8}T\d{6})Z"
     r"_S1(?P<unit>[A-D])_(?P<spacing>\d{2,3})_v(?P<version>\d+\.\d+)" + _END
 )
-
-_S1_GRANULE = re.compile(
-    r"S1(?P<unit>[A-D])_(?:IW|EW|S[1-6])_SLC__1S[SD](?P<pol_primary>[HV])"
-    r"_(?P<start>\d{8}T\d{6})_\d{8}T\d{6}_\d{6}_[0-9A-F]{6}_[0-9A-F]{4}"
-)
-_S2_GRANULE = re.compile(
-    r"S2(?P<unit>[A-C])_MSIL1C_(?P<start>\d{8}T\d{6})_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
-)
-_S2_COG_GRANULE = re.compile(r"S2(?P<unit>[A-C])_\d{1,2}[A-Z]{3}_(?P<date>\d{8})_\d+_L1C")
-_LANDSAT_GRANULE = re.compile(
-    r"L[COTEM]0(?P<number>[4-9])_L1(?:TP|GT|GS)_\d{6}_(?P<date>\d{8})_\d{8}_\d{2}_(?:T1|T2|RT)"
-)
-
 
 @dataclass(frozen=True)
 class _Granule:
@@ -294,13 +282,13 @@ def _insar_isce_multi_burst(m: re.Match[str]) -> ProductName:
 
 
 def _granule(text: str) -> _Granule:
-    if g := _S1_GRANULE.fullmatch(text):
+    if (g := S1_SCENE.fullmatch(text)) and g["product"] == "SLC_":
         return _Granule(_sentinel1(g["unit"]), _S1, _utc(g["start"], _DATETIME), g["pol_primary"] * 2)
-    if g := _S2_GRANULE.fullmatch(text):
+    if g := S2_L1C.fullmatch(text):
         return _Granule(f"sentinel-2{g['unit'].lower()}", "sentinel-2", _utc(g["start"], _DATETIME), None)
-    if g := _S2_COG_GRANULE.fullmatch(text):
+    if g := S2_L1C_COG.fullmatch(text):
         return _Granule(f"sentinel-2{g['unit'].lower()}", "sentinel-2", _utc(g["date"], _DATE), None)
-    if g := _LANDSAT_GRANULE.fullmatch(text):
+    if g := LANDSAT_L1.fullmatch(text):
         return _Granule(f"landsat-{g['number']}", "landsat", _utc(g["date"], _DATE), None)
     raise _BadField(f"unknown granule {text!r}")
 

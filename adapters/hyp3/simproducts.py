@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-import netCDF4
+import h5netcdf
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
@@ -35,8 +35,8 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rasterio.warp import transform_bounds
 
-JOB_TYPES = ("RTC_GAMMA", "INSAR_GAMMA", "INSAR_ISCE_BURST", "INSAR_ISCE_MULTI_BURST", "AUTORIFT",
-             "ARIA_S1_GUNW", "OPERA_RTC_S1")
+from adapters.hyp3.names import JOB_TYPES
+
 #: product faults `make_product` understands (the simulator maps job names ``sim-<fault>*`` to them)
 PRODUCT_FAULTS = ("zip-traversal", "zip-truncated", "zip-bomb")
 COG_SIZE = 256      # default side of COG rasters (RTC, OPERA)
@@ -663,42 +663,37 @@ def _autorift_netcdf(first: str, second: str, epsg: int, x0: float, y0: float, s
     """An ITS_LIVE-style autoRIFT granule: ``vx``, ``vy``, ``v`` (int16, m/y, fill -32767) on x/y."""
     size = vx.shape[0]
     crs = CRS.from_epsg(epsg)
-    ds = netCDF4.Dataset("autorift.nc", "w", memory=1 << 16, format="NETCDF4")
-    ds.setncatts({"Conventions": "CF-1.8", "title": "autoRIFT surface velocities", "institution":
-                  "NASA Jet Propulsion Laboratory (JPL), California Institute of Technology",
-                  "autoRIFT_software_version": "1.5.0", "scene_pair_type": "optical" if first[:2] != "S1"
-                  else "radar", "motion_detection_method": "feature", "date_center":
-                  (granule_date(first) + (granule_date(second) - granule_date(first)) / 2).strftime("%Y%m%dT%H:%M:%S")})
-    ds.createDimension("x", size)
-    ds.createDimension("y", size)
-    x = ds.createVariable("x", "f8", ("x",))
-    x.setncatts({"standard_name": "projection_x_coordinate", "description": "x coordinate of projection",
-                 "units": "m"})
-    x[:] = x0 + spacing * (np.arange(size) + 0.5)
-    y = ds.createVariable("y", "f8", ("y",))
-    y.setncatts({"standard_name": "projection_y_coordinate", "description": "y coordinate of projection",
-                 "units": "m"})
-    y[:] = y0 - spacing * (np.arange(size) + 0.5)
-    mapping = ds.createVariable("mapping", "S1")
-    grid_mapping = "polar_stereographic" if epsg == 3413 else "universal_transverse_mercator"
-    mapping.setncatts({"grid_mapping_name": grid_mapping, "spatial_epsg": epsg, "crs_wkt": crs.to_wkt(),
-                       "spatial_ref": crs.to_wkt(), "GeoTransform": f"{x0} {spacing} 0 {y0} 0 {-spacing}"})
-    if epsg != 3413:
-        mapping.utm_zone_number = epsg % 100
-    pair = ds.createVariable("img_pair_info", "S1")
-    pair.setncatts({"id_img1": first, "id_img2": second,
-                    "acquisition_date_img1": granule_date(first).strftime("%Y%m%dT%H:%M:%S"),
-                    "acquisition_date_img2": granule_date(second).strftime("%Y%m%dT%H:%M:%S")})
-    speed = np.hypot(vx, vy)
-    for key, values, standard_name, description in (
-            ("vx", vx, "land_ice_surface_x_velocity", "velocity component in x direction"),
-            ("vy", vy, "land_ice_surface_y_velocity", "velocity component in y direction"),
-            ("v", speed, "land_ice_surface_velocity", "velocity magnitude")):
-        var = ds.createVariable(key, "i2", ("y", "x"), fill_value=-32767, zlib=True, complevel=2)
-        var.setncatts({"standard_name": standard_name, "description": description, "units": "m/y",
-                       "grid_mapping": "mapping"})
-        var[:] = np.where(valid, np.rint(values), -32767).astype("int16")
-    return bytes(ds.close())
+    buffer = io.BytesIO()
+    with h5netcdf.File(buffer, "w") as ds:
+        ds.attrs.update({
+            "Conventions": "CF-1.8", "title": "autoRIFT surface velocities",
+            "institution": "NASA Jet Propulsion Laboratory (JPL), California Institute of Technology",
+            "autoRIFT_software_version": "1.5.0",
+            "scene_pair_type": "optical" if first[:2] != "S1" else "radar", "motion_detection_method": "feature",
+            "date_center": (granule_date(first) + (granule_date(second) - granule_date(first)) / 2
+                            ).strftime("%Y%m%dT%H:%M:%S")})
+        ds.dimensions = {"x": size, "y": size}
+        _variable(ds, "x", ("x",), x0 + spacing * (np.arange(size) + 0.5),
+                  standard_name="projection_x_coordinate", description="x coordinate of projection", units="m")
+        _variable(ds, "y", ("y",), y0 - spacing * (np.arange(size) + 0.5),
+                  standard_name="projection_y_coordinate", description="y coordinate of projection", units="m")
+        grid_mapping = "polar_stereographic" if epsg == 3413 else "universal_transverse_mercator"
+        mapping = _variable(ds, "mapping", (), np.int32(0), grid_mapping_name=grid_mapping, spatial_epsg=epsg,
+                            crs_wkt=crs.to_wkt(), spatial_ref=crs.to_wkt(),
+                            GeoTransform=f"{x0} {spacing} 0 {y0} 0 {-spacing}")
+        if epsg != 3413:
+            mapping.attrs["utm_zone_number"] = epsg % 100
+        _variable(ds, "img_pair_info", (), np.int32(0), id_img1=first, id_img2=second,
+                  acquisition_date_img1=granule_date(first).strftime("%Y%m%dT%H:%M:%S"),
+                  acquisition_date_img2=granule_date(second).strftime("%Y%m%dT%H:%M:%S"))
+        speed = np.hypot(vx, vy)
+        for key, values, standard_name, description in (
+                ("vx", vx, "land_ice_surface_x_velocity", "velocity component in x direction"),
+                ("vy", vy, "land_ice_surface_y_velocity", "velocity component in y direction"),
+                ("v", speed, "land_ice_surface_velocity", "velocity magnitude")):
+            _variable(ds, key, ("y", "x"), np.where(valid, np.rint(values), -32767).astype("int16"), fill=-32767,
+                      standard_name=standard_name, description=description, units="m/y", grid_mapping="mapping")
+    return buffer.getvalue()
 
 
 def _gunw_netcdf(name: str, fields: dict[str, np.ndarray], west: float, north: float, step: float,
@@ -706,57 +701,61 @@ def _gunw_netcdf(name: str, fields: dict[str, np.ndarray], west: float, north: f
     """An ARIA GUNW-style file: layers in ``/science/grids/data`` on latitude/longitude, EPSG:4326."""
     size = fields["unw"].shape[0]
     valid = fields["valid"]
-    ds = netCDF4.Dataset("gunw.nc", "w", memory=1 << 16, format="NETCDF4")
-    ds.setncatts({"Conventions": "CF-1.6", "title": "ARIA standard product UNW GUNW", "version": "3.0.1",
-                  "product_name": name, "frame_id": frame, "reference_date": reference.isoformat(),
-                  "secondary_date": secondary.isoformat()})
-    meta = ds.createGroup("science").createGroup("radarMetaData")
-    wavelength = meta.createVariable("wavelength", "f8")
-    wavelength.units = "m"
-    wavelength[...] = _WAVELENGTH
-    data = ds["science"].createGroup("grids").createGroup("data")
-    data.createDimension("longitude", size)
-    data.createDimension("latitude", size)
-    lon = data.createVariable("longitude", "f8", ("longitude",))
-    lon.setncatts({"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east"})
-    lon[:] = west + step * (np.arange(size) + 0.5)
-    lat = data.createVariable("latitude", "f8", ("latitude",))
-    lat.setncatts({"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north"})
-    lat[:] = north - step * (np.arange(size) + 0.5)
-    crs = data.createVariable("crs", "i4")
-    wkt = CRS.from_epsg(4326).to_wkt()
-    crs.setncatts({"grid_mapping_name": "latitude_longitude", "spatial_ref": wkt, "crs_wkt": wkt,
-                   "semi_major_axis": 6378137.0, "inverse_flattening": 298.257223563,
-                   "longitude_of_prime_meridian": 0.0})
-    layers: list[tuple[str, str, np.ndarray, float, str]] = [
-        ("unwrappedPhase", "f4", fields["unw"], 0.0, "radians"),
-        ("coherence", "f4", fields["corr"], 0.0, "1"),
-        ("connectedComponents", "i2", 1 + (fields["unw"] > fields["unw"].mean() + 15), -1, "1"),
-        ("amplitude", "f4", fields["amp"], 0.0, "watt"),
-    ]
-    for key, dtype, values, fill, units in layers:
-        var = data.createVariable(key, dtype, ("latitude", "longitude"), fill_value=fill, zlib=True, complevel=2)
-        var.setncatts({"long_name": key, "units": units, "grid_mapping": "crs"})
-        var[:] = np.where(valid, values, fill).astype(dtype)
-    return bytes(ds.close())
+    buffer = io.BytesIO()
+    with h5netcdf.File(buffer, "w") as ds:
+        ds.attrs.update({"Conventions": "CF-1.6", "title": "ARIA standard product UNW GUNW", "version": "3.0.1",
+                         "product_name": name, "frame_id": frame, "reference_date": reference.isoformat(),
+                         "secondary_date": secondary.isoformat()})
+        _variable(ds.create_group("science/radarMetaData"), "wavelength", (), np.float64(_WAVELENGTH), units="m")
+        data = ds.create_group("science/grids/data")
+        data.dimensions = {"longitude": size, "latitude": size}
+        _variable(data, "longitude", ("longitude",), west + step * (np.arange(size) + 0.5),
+                  standard_name="longitude", long_name="longitude", units="degrees_east")
+        _variable(data, "latitude", ("latitude",), north - step * (np.arange(size) + 0.5),
+                  standard_name="latitude", long_name="latitude", units="degrees_north")
+        wkt = CRS.from_epsg(4326).to_wkt()
+        _variable(data, "crs", (), np.int32(0), grid_mapping_name="latitude_longitude", spatial_ref=wkt,
+                  crs_wkt=wkt, semi_major_axis=6378137.0, inverse_flattening=298.257223563,
+                  longitude_of_prime_meridian=0.0)
+        layers: list[tuple[str, str, np.ndarray, float, str]] = [
+            ("unwrappedPhase", "f4", fields["unw"], 0.0, "radians"),
+            ("coherence", "f4", fields["corr"], 0.0, "1"),
+            ("connectedComponents", "i2", 1 + (fields["unw"] > fields["unw"].mean() + 15), -1, "1"),
+            ("amplitude", "f4", fields["amp"], 0.0, "watt"),
+        ]
+        for key, dtype, values, fill, units in layers:
+            _variable(data, key, ("latitude", "longitude"), np.where(valid, values, fill).astype(dtype), fill=fill,
+                      long_name=key, units=units, grid_mapping="crs")
+    return buffer.getvalue()
 
 
 def _opera_h5(name: str, layers: dict[str, np.ndarray], grid: _Grid, burst: Burst) -> bytes:
     """A small HDF5 file shaped like the OPERA RTC-S1 one (``/data/<pol>`` at 1/4 resolution, metadata)."""
-    ds = netCDF4.Dataset("opera.h5", "w", memory=1 << 16, format="NETCDF4")
-    ident = ds.createGroup("identification")
-    ident.setncatts({"productVersion": "1.0", "burstID": f"t{burst.track:03d}_{burst.burst_id:06d}_iw{burst.swath}",
-                     "zeroDopplerStartTime": burst.time.isoformat(), "granuleId": name})
-    data = ds.createGroup("data")
-    sample = {pol: values[::4, ::4] for pol, values in layers.items()}
-    first = next(iter(sample.values()))
-    data.createDimension("yCoordinates", first.shape[0])
-    data.createDimension("xCoordinates", first.shape[1])
-    data.createVariable("projection", "i4").setncattr("epsg_code", grid.epsg)
-    for pol, values in sample.items():
-        var = data.createVariable(pol, "f4", ("yCoordinates", "xCoordinates"), zlib=True)
-        var[:] = values.astype("float32")
-    return bytes(ds.close())
+    buffer = io.BytesIO()
+    with h5netcdf.File(buffer, "w") as ds:
+        ds.create_group("identification").attrs.update({
+            "productVersion": "1.0", "burstID": f"t{burst.track:03d}_{burst.burst_id:06d}_iw{burst.swath}",
+            "zeroDopplerStartTime": burst.time.isoformat(), "granuleId": name})
+        data = ds.create_group("data")
+        sample = {pol: values[::4, ::4] for pol, values in layers.items()}
+        first = next(iter(sample.values()))
+        data.dimensions = {"yCoordinates": first.shape[0], "xCoordinates": first.shape[1]}
+        _variable(data, "projection", (), np.int32(0), epsg_code=grid.epsg)
+        for pol, values in sample.items():
+            _variable(data, pol, ("yCoordinates", "xCoordinates"), values.astype("float32"))
+    return buffer.getvalue()
+
+
+def _variable(group: Any, key: str, dims: tuple[str, ...], data: Any, *, fill: float | None = None,
+              **attrs: Any) -> Any:
+    """A netCDF variable with ``attrs``; arrays are deflated. h5netcdf (h5py) keeps no object timestamps in the
+    file, so the same inputs give the same bytes (netCDF4's HDF5 headers carry the time of writing)."""
+    options: dict[str, Any] = {"compression": "gzip", "compression_opts": 2} if dims else {}
+    if fill is not None:
+        options["fillvalue"] = fill
+    var = group.create_variable(key, dims, data=data, **options)
+    var.attrs.update(attrs)
+    return var
 
 
 # ------------------------------------------------------------------------------------- images and text

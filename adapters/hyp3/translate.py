@@ -17,23 +17,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.archives import MAX_TOTAL_BYTES, safe_unzip
+from adapters.archives import safe_unzip
 from adapters.base import JobRef, JobStatus, RemoteFile
 from adapters.errors import BadProductError
 from adapters.hyp3.assets import BACKSCATTER, FOOTPRINT_PREFERENCE, AssetRule, describe
-from adapters.hyp3.names import ProductName, UnknownProductNameError, split_file_name
+from adapters.hyp3.names import JOB_TYPES, ProductName, UnknownProductNameError, split_file_name
 from adapters.netcdf import variable_to_geotiff
 from catalogs import stac
 from catalogs.drafts import AssetDraft, ItemDraft
 
-#: key in a job status's ``meta`` where the adapter passes its settings to translate
-OPTIONS_KEY = "_harvester"
 #: the variable of a netCDF product that is also written as a GeoTIFF (then COG), by job type
 MAIN_VARIABLE = {"AUTORIFT": ("v", "v", "Velocity magnitude"),
                  "ARIA_S1_GUNW": ("/science/grids/data/unwrappedPhase", "unwrapped_phase", "Unwrapped phase")}
-COLLECTIONS = {job_type: "hyp3-" + job_type.lower().replace("_", "-") for job_type in (
-    "RTC_GAMMA", "INSAR_GAMMA", "INSAR_ISCE_BURST", "INSAR_ISCE_MULTI_BURST", "AUTORIFT", "ARIA_S1_GUNW",
-    "OPERA_RTC_S1")}
+
+
+def collection_id(job_type: str) -> str:
+    """The collection of a job type's products: ``RTC_GAMMA`` -> ``hyp3-rtc-gamma``."""
+    return "hyp3-" + job_type.lower().replace("_", "-")
+
+
+COLLECTIONS = {job_type: collection_id(job_type) for job_type in JOB_TYPES}
 PRODUCT_TYPES = {"RTC_GAMMA": "RTC", "OPERA_RTC_S1": "RTC", "INSAR_GAMMA": "INTERFEROGRAM",
                  "INSAR_ISCE_BURST": "INTERFEROGRAM", "INSAR_ISCE_MULTI_BURST": "INTERFEROGRAM",
                  "ARIA_S1_GUNW": "GUNW", "AUTORIFT": "OFFSET_TRACKING"}
@@ -46,24 +49,23 @@ SENTINEL1_CENTER_FREQUENCY_GHZ = 5.405
 
 
 def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
-              workdir: Path, assets: str) -> list[ItemDraft]:
+              workdir: Path, assets: str, settings: Any) -> list[ItemDraft]:
     """The item draft of one finished HyP3 job (see the module docstring)."""
     record = status.meta
     what = f"HyP3 job {job.id}"
     product_file = _product_output(outputs, what)
     product = _parse(product_file.name, what)
     job_type = record.get("job_type") or product.job_type
-    options = record.get(OPTIONS_KEY) or {}
 
     drafts: dict[str, AssetDraft] = {}
     expires = None
-    if assets == "remote" and not product_file.fetch:
+    if not product_file.fetch:  # remote assets: outputs(...) listed the published files instead
         expires = status.expires
         for remote in outputs:
             _add(drafts, *_remote_asset(remote, product, job.id), remote.name)
     else:
         delivered = _add_product(drafts, product, product_file, files, workdir, what,
-                                 int(options.get("max_unzip_bytes") or MAX_TOTAL_BYTES))
+                                 int(settings.max_unzip_gb * 2**30))
         for remote in outputs:
             # browse images are in the zip too: the copy inside the product is the one kept
             if remote is product_file or remote.name not in files or remote.name in delivered:
@@ -77,7 +79,7 @@ def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: 
     properties, extensions = _properties(product, record, job, expires)
     return [ItemDraft(
         id=product.name,
-        collection=COLLECTIONS.get(job_type, f"hyp3-{job_type.lower().replace('_', '-')}"),
+        collection=collection_id(job_type),
         datetime=product.start if product.start == product.end else None,
         start_datetime=product.start if product.start != product.end else None,
         end_datetime=product.end if product.start != product.end else None,

@@ -272,7 +272,7 @@ class FakeAdapter(Adapter):
 
     @staticmethod
     def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
-                  workdir: Path, assets: str) -> list[ItemDraft]:
+                  workdir: Path, assets: str, settings: Any) -> list[ItemDraft]:
         name = status.meta.get("name") or job.name or job.id
         item_id = name.upper().replace("-", "_")
         props = {"fake:job_id": job.id, "processing:software": {"fake-eo": "1.0"}}

@@ -708,3 +708,15 @@ def test_main_serves_on_loopback_until_stdin_closes() -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_netcdf_products_do_not_depend_on_the_time_of_writing() -> None:
+    """HDF5 object headers can carry the time they were written (to the second): products must not."""
+    import time
+
+    first = {spec["job_type"]: make_product(spec["job_type"], spec["job_parameters"], "job-nc") for spec in EXAMPLE_JOBS
+             if spec["job_type"] in ("AUTORIFT", "ARIA_S1_GUNW", "OPERA_RTC_S1")}
+    time.sleep(1.1)
+    for job_type, product in first.items():
+        spec = EXAMPLES[job_type]
+        assert make_product(job_type, spec["job_parameters"], "job-nc").files == product.files, job_type

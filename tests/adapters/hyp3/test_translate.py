@@ -12,7 +12,7 @@ from shapely.geometry import shape
 
 from adapters.base import JobRef, JobState, JobStatus, RemoteFile
 from adapters.errors import BadProductError
-from adapters.hyp3.adapter import Hyp3Adapter, collection_spec
+from adapters.hyp3.adapter import Hyp3Adapter, Hyp3Settings, collection_spec
 from catalogs import stac
 from catalogs.store import CatalogStore
 from catalogs.validate import validate_catalog
@@ -56,7 +56,7 @@ def _translate(tmp_path: Path, archive: Path, record: dict | None = None) -> lis
     record = record or _record()
     outputs = [RemoteFile(f"{URL}/{archive.name}", archive.name)]
     return Hyp3Adapter.translate(JobRef("hyp3", JOB_ID), _status(record), outputs, {archive.name: archive},
-                                 tmp_path / "work", "download")
+                                 tmp_path / "work", "download", Hyp3Settings())
 
 
 def test_real_rtc_sample_becomes_a_valid_item_in_utm_15n(tmp_path: Path) -> None:
