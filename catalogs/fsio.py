@@ -49,8 +49,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     folder, name = os.path.split(os.fspath(path))
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")  # same as temp_name(), without pathlib's cost
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        # A bare descriptor, not open(): a buffered file object costs three more system calls per file,
+        # which is a tenth of the time of a catalog of many small items.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
         try:

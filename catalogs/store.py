@@ -17,15 +17,17 @@ flush (of this run or the next) links them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Iterable, Literal, TypeVar
 
 import orjson
 import pystac
@@ -45,7 +47,14 @@ SPLIT_THRESHOLD = 10_000
 SUMMARY_LIMIT = 100
 #: the index is committed after this many added items (and at every flush)
 COMMIT_EVERY = 1000
+#: `add_many` takes items in batches of this many
+BATCH = 512
+#: threads that write item files in `add_many` (the work is system calls, which run outside the GIL)
+IO_THREADS = 4
+#: fewer items than this per thread are written from the calling thread alone
+MIN_SLICE = 16
 _STRUCTURAL = {"root", "parent", "self", "collection", "child", "item"}
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,13 +75,41 @@ class CollectionSpec:
     extra_fields: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Added:
+    """What became of one item given to `CatalogStore.add_many`."""
+
+    collection: str
+    item_id: str
+    #: the item file (written now, or already there unchanged); None when the item failed
+    path: str | None
+    error: CatalogError | None = None
+
+
+@dataclass
+class _ItemWrite:
+    """An item ready to be written: its file's bytes, the files it brings, what the index will record."""
+
+    record: ItemRecord
+    previous: ItemRecord | None
+    folder: str
+    path: str
+    body: bytes
+    sources: dict[str, Path]
+    assets: AssetMode
+    values: dict[str, list[str]]
+    asset_definitions: dict[str, dict[str, Any]]
+
+
 class CatalogStore:
     """A static STAC catalog folder opened for writing. Use as a context manager."""
 
     def __init__(self, root: Path, *, title: str | None = None, description: str | None = None,
-                 split_threshold: int = SPLIT_THRESHOLD) -> None:
+                 split_threshold: int = SPLIT_THRESHOLD, io_threads: int = IO_THREADS) -> None:
         self.root = Path(root).resolve()
         self.split_threshold = split_threshold
+        self.io_threads = io_threads
+        self._pool: ThreadPoolExecutor | None = None
         self._prepare_root()
         self._lock = self._acquire_lock()
         self.index = CatalogIndex(self.root / STATE_DIR / "catalog.sqlite")
@@ -98,6 +135,9 @@ class CatalogStore:
         self._asset_keys = {cid: self.index.asset_keys(cid) for cid in self._specs}
         self._split_ids = {cid for cid in self._specs if self.index.is_split(cid)}
         self._dirty: set[tuple[str, int]] = set()
+        for cid in self._split_ids:  # a run killed while splitting a collection: finish relinking its items
+            if self.index.get_meta(f"relink:{cid}") == "1":
+                self._relink(cid)
         self._pending = 0
         #: items written (new or changed) and items found unchanged since the store was opened
         self.written = 0
@@ -118,6 +158,9 @@ class CatalogStore:
         try:
             self.flush()
         finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
             self.index.close()
             self._release()
 
@@ -144,19 +187,97 @@ class CatalogStore:
         Local assets (absolute file paths) are moved, copied or hard-linked (``assets``) into the item's
         folder and referred to by relative href. Returns the path of the item file (a string: this is the
         hot path of large harvests and pathlib costs as much as a system call here). An item whose
-        content is unchanged is not rewritten.
+        content is unchanged is not rewritten. Raises a `CatalogError` naming the item or file.
         """
+        cid = self._check(item)
+        self._make_room(cid, 0 if item.id in self._records(cid) else 1)
+        write = self._prepare(item, assets)
+        if isinstance(write, str):
+            return write
+        self._write(write)
+        self._record(write)
+        return write.path
+
+    def add_many(self, items: Iterable[pystac.Item], *, assets: AssetMode = "move") -> list[Added]:
+        """Add every item as `add` would, writing their files from a few threads at once.
+
+        The file system's metadata operations (a folder, a file and a rename per item) are most of the
+        cost of a large catalog, and they overlap well across item folders. Items are taken in batches of
+        `BATCH`, so memory stays bounded whatever ``items`` yields. A bad item does not stop the others:
+        its outcome carries the error. Outcomes come in the order of ``items``; an item given twice is
+        written twice, in order, as `add` would.
+        """
+        outcomes: list[Added] = []
+        batch: list[pystac.Item] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == BATCH:
+                outcomes += self._add_batch(batch, assets)
+                batch = []
+        if batch:
+            outcomes += self._add_batch(batch, assets)
+        return outcomes
+
+    def _add_batch(self, items: list[pystac.Item], assets: AssetMode) -> list[Added]:
+        outcomes: list[Added | None] = [None] * len(items)
+        checked: list[tuple[int, pystac.Item, str]] = []
+        for i, item in enumerate(items):
+            try:
+                checked.append((i, item, self._check(item)))
+            except CatalogError as exc:
+                outcomes[i] = Added(item.collection_id or "", item.id, None, exc)
+        new: dict[str, set[str]] = {}
+        for _, item, cid in checked:
+            if item.id not in self._records(cid):
+                new.setdefault(cid, set()).add(item.id)
+        for cid, ids in new.items():
+            self._make_room(cid, len(ids))
+
+        writes: dict[tuple[str, str], tuple[int, _ItemWrite]] = {}
+        for i, item, cid in checked:
+            if (cid, item.id) in writes:  # the same item again: write the first one before preparing this one
+                self._write_all(list(writes.values()), outcomes)
+                writes = {}
+            try:
+                write = self._prepare(item, assets)
+            except CatalogError as exc:
+                outcomes[i] = Added(cid, item.id, None, exc)
+                continue
+            if isinstance(write, str):
+                outcomes[i] = Added(cid, item.id, write, None)
+            else:
+                writes[(cid, item.id)] = (i, write)
+        self._write_all(list(writes.values()), outcomes)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _write_all(self, writes: list[tuple[int, _ItemWrite]], outcomes: list[Added | None]) -> None:
+        """Write items from the writer's threads, book those written, and put every outcome in its place."""
+        errors = self._run_parallel(self._write, [write for _, write in writes])
+        for (i, write), error in zip(writes, errors):
+            if error is None:
+                self._record(write)
+            outcomes[i] = Added(write.record.collection, write.record.id, None if error else write.path, error)
+
+    def _check(self, item: pystac.Item) -> str:
+        """The item's collection id, once the item is known to be placeable."""
         cid = item.collection_id
         if cid is None or cid not in self._specs:
             raise CatalogError(f"item {item.id!r}: unknown collection {cid!r}; call ensure_collection first")
         check_id(item.id, "item")
-        known = self._records(cid)
-        previous = known.get(item.id)
-        year = _year(item)
-        if previous is None and len(known) + 1 > self.split_threshold and cid not in self._split_ids:
-            self._split(cid)
-        parent = f"../{year}/catalog.json" if cid in self._split_ids else "../collection.json"
+        return cid
 
+    def _make_room(self, cid: str, new_items: int) -> None:
+        """Split ``cid`` into yearly sub-catalogs if ``new_items`` more would take it over the threshold."""
+        if new_items and cid not in self._split_ids and len(self._records(cid)) + new_items > self.split_threshold:
+            self._split(cid)
+
+    def _prepare(self, item: pystac.Item, assets: AssetMode) -> _ItemWrite | str:
+        """Everything about writing ``item`` that is not file-system work; the item file's path if unchanged."""
+        cid = item.collection_id
+        assert cid is not None
+        previous = self._records(cid).get(item.id)
+        year = _year(item)
+        parent = f"../{year}/catalog.json" if cid in self._split_ids else "../collection.json"
         # Plain string paths on this hot path: pathlib costs more than the file system calls here.
         folder = os.path.join(self._root_str, cid, item.id)
         data = item.to_dict(include_self_link=False, transform_hrefs=False)
@@ -173,7 +294,22 @@ class CatalogStore:
         if previous is not None and previous.digest == digest and os.path.exists(path):
             self.unchanged += 1
             return path
+        start, end = _time_range(item)
+        names = tuple(sorted(sources))
+        return _ItemWrite(
+            record=ItemRecord(cid, item.id, year, _bbox(item), start, end, digest, names),
+            previous=previous, folder=folder, path=path, body=body, sources=sources, assets=assets,
+            values=_summary_values(item, self._specs[cid]["summaries"]),
+            asset_definitions={key: asset for key, asset in data["assets"].items()},
+        )
 
+    @staticmethod
+    def _write(write: _ItemWrite) -> None:
+        """The file-system part of adding an item: its folder, its assets, its file, stale files removed.
+
+        Touches only the item's own folder (and creates it), so items can be written concurrently.
+        """
+        folder = write.folder
         try:
             os.mkdir(folder)  # not makedirs: that stats the parent first, on every item
         except FileExistsError:
@@ -185,31 +321,54 @@ class CatalogStore:
                 raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
         except OSError as exc:
             raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
-        for name, source in sources.items():
-            _place(source, Path(folder, name), assets)
-        atomic_write_bytes(path, body)
-        names = tuple(sorted(sources))
-        if previous is not None:
-            for stale in set(previous.files) - set(names):
+        for name, source in write.sources.items():
+            _place(source, Path(folder, name), write.assets)
+        atomic_write_bytes(write.path, write.body)
+        if write.previous is not None:
+            for stale in set(write.previous.files) - set(write.record.files):
                 Path(folder, stale).unlink(missing_ok=True)
 
-        start, end = _time_range(item)
-        record = ItemRecord(cid, item.id, year, _bbox(item), start, end, digest, names)
-        known[item.id] = record
-        self.index.queue_item(record, _summary_values(item, self._specs[cid]["summaries"]), previous is not None)
-        self._mark_dirty(cid, year)
-        if previous is not None and previous.year != year:
+    def _record(self, write: _ItemWrite) -> None:
+        """Book a written item: the in-memory records, the index queue, dirty marks, item_assets."""
+        record, previous = write.record, write.previous
+        cid = record.collection
+        self._records(cid)[record.id] = record
+        self.index.queue_item(record, write.values, previous is not None)
+        self._mark_dirty(cid, record.year)
+        if previous is not None and previous.year != record.year:
             self._mark_dirty(cid, previous.year)
-        new_keys = self._asset_keys[cid]
-        for key, asset in data["assets"].items():
-            if key not in new_keys:
+        known_keys = self._asset_keys[cid]
+        for key, asset in write.asset_definitions.items():
+            if key not in known_keys:
                 self.index.add_asset_definition(cid, key, _asset_definition(asset))
-                new_keys.add(key)
+                known_keys.add(key)
         self.written += 1
         self._pending += 1
         if self._pending >= COMMIT_EVERY:  # bounds what a crash can drop from the index
             self.commit()
-        return path
+
+    def _run_parallel(self, work: Callable[[T], None], tasks: list[T]) -> list[CatalogError | None]:
+        """Run ``work`` on every task from the writer's threads, in contiguous slices; the errors, in order."""
+        errors: list[CatalogError | None] = [None] * len(tasks)
+
+        def run(lo: int, hi: int) -> None:
+            for i in range(lo, hi):
+                try:
+                    work(tasks[i])
+                except CatalogError as exc:
+                    errors[i] = exc
+
+        threads = min(self.io_threads, len(tasks) // MIN_SLICE)
+        if threads <= 1:
+            run(0, len(tasks))
+            return errors
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.io_threads, thread_name_prefix="catalog-writer")
+        # A few long slices rather than a task per item: a future costs about as much as a small write.
+        bounds = [len(tasks) * k // threads for k in range(threads + 1)]
+        for future in [self._pool.submit(run, lo, hi) for lo, hi in zip(bounds, bounds[1:])]:
+            future.result()
+        return errors
 
     def _records(self, cid: str) -> dict[str, ItemRecord]:
         if cid not in self._known:
@@ -314,21 +473,68 @@ class CatalogStore:
         atomic_write_bytes(folder / "catalog.json", _dumps(data))
 
     def _split(self, cid: str) -> None:
-        """Switch a collection to yearly sub-catalogs: once, rewriting its items' parent links."""
+        """Switch a collection to yearly sub-catalogs: once, rewriting its items' parent links.
+
+        The switch is committed before the items are relinked, with a mark that the relinking is under
+        way, so that a run killed half way through finishes it when the catalog is next opened.
+        """
         log.info("collection %s passes %d items: listing its items in yearly sub-catalogs", cid, self.split_threshold)
         self.index.write_pending()
-        for item_id, year in list(self.index.item_ids(cid)):
-            path = self.root / cid / item_id / f"{item_id}.json"
-            data = json.loads(path.read_bytes())
-            for link in data["links"]:
-                if link.get("rel") == "parent":
-                    link["href"] = f"../{year}/catalog.json"
-            body = _dumps(data)
-            atomic_write_bytes(path, body)
-            self.index.set_digest(cid, item_id, hashlib.sha256(body).hexdigest())
-            self._mark_dirty(cid, year)
         self.index.set_split(cid)
         self._split_ids.add(cid)
+        for year in self.index.years(cid):
+            self._mark_dirty(cid, year)
+        self.index.set_meta(f"relink:{cid}", "1")
+        self.index.commit()
+        self._relink(cid)
+
+    def _relink(self, cid: str) -> None:
+        """Point every item of a split collection at its year's sub-catalog (items already right are skipped)."""
+        items = list(self.index.item_ids(cid))
+        digests: list[str | None] = [None] * len(items)
+
+        unsplit = _parent_link_bytes("../collection.json")
+
+        def relink(i: int) -> None:
+            item_id, year = items[i]
+            path = os.path.join(self._root_str, cid, item_id, f"{item_id}.json")
+            try:
+                with open(path, "rb") as fh:
+                    body = fh.read()
+            except OSError as exc:
+                raise CatalogFormatError(f"{path}: cannot read the item to relink it ({exc})") from exc
+            parent = f"../{year}/catalog.json"
+            # The item file is the writer's own output, so its parent link has a known form: swap the bytes
+            # rather than parse and re-serialise (an item of our writing reads back identical either way).
+            if body.count(unsplit) == 1:
+                body = body.replace(unsplit, _parent_link_bytes(parent))
+            else:
+                try:
+                    data = json.loads(body)
+                except ValueError as exc:
+                    raise CatalogFormatError(f"{path}: cannot read the item to relink it ({exc})") from exc
+                links = [link for link in data.get("links", []) if link.get("rel") == "parent"]
+                if [link.get("href") for link in links] == [parent]:  # relinked by a run killed before booking
+                    digests[i] = hashlib.sha256(body).hexdigest()
+                    return
+                for link in links:
+                    link["href"] = parent
+                body = _dumps(data)
+            atomic_write_bytes(path, body)
+            digests[i] = hashlib.sha256(body).hexdigest()
+
+        records = self._records(cid)
+        errors = self._run_parallel(relink, list(range(len(items))))
+        for (item_id, _), digest, error in zip(items, digests, errors):
+            if error is not None:
+                # Its parent link still names the collection, a file that exists: the catalog stays valid.
+                log.warning("collection %s: item %s keeps its old parent link: %s", cid, item_id, error)
+            elif digest is not None and (item_id not in records or records[item_id].digest != digest):
+                self.index.set_digest(cid, item_id, digest)
+                if item_id in records:
+                    records[item_id] = replace(records[item_id], digest=digest)
+        self.index.set_meta(f"relink:{cid}", "0")
+        self.index.commit()
 
     def _summaries(self, cid: str, spec: dict[str, Any]) -> dict[str, Any]:
         summaries: dict[str, Any] = {}
@@ -453,6 +659,13 @@ def _extent(stats: Any) -> dict[str, Any]:
 def _catalog_id(root: Path) -> str:
     name = "".join(c if c.isalnum() or c in "-_." else "-" for c in root.name).strip("-.") or "catalog"
     return name
+
+
+@functools.lru_cache(maxsize=256)
+def _parent_link_bytes(href: str) -> bytes:
+    """How `_dumps` writes an item's parent link to ``href`` (from "rel" up to "type", indentation included)."""
+    body = _dumps({"links": [{"rel": "parent", "href": href, "type": stac.JSON}]})
+    return body[body.index(b'"rel"'):body.rindex(b'"type"')]
 
 
 def _dumps(data: dict[str, Any]) -> bytes:

@@ -37,6 +37,7 @@ from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile, Sour
 from adapters.errors import ExpiredError
 from catalogs.drafts import ItemDraft
 from catalogs.errors import HarvestError
+from catalogs.store import BATCH as SEARCH_BATCH
 from catalogs.store import CatalogStore
 from harvester.config import Config, SourceConfig
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult
@@ -475,14 +476,31 @@ class _Harvest:
 
     def _search(self, source: SourceConfig, adapter: Adapter) -> None:
         adapter.check()
+        batch: list[pystac.Item] = []
+        try:
+            for item in adapter.search():
+                try:
+                    self._ensure_collection(adapter, item.collection_id or "")
+                except HarvestError as exc:
+                    self.summary.fail(Failure(source.name, str(exc), item=item.id))
+                    continue
+                batch.append(item)
+                if len(batch) == SEARCH_BATCH:
+                    self._add_found(source, batch)
+                    batch = []
+        finally:  # a search that fails part way keeps what it found before
+            if batch:
+                self._add_found(source, batch)
+
+    def _add_found(self, source: SourceConfig, items: list[pystac.Item]) -> None:
+        start = time.perf_counter()
         added = []
-        for item in adapter.search():
-            try:
-                self._ensure_collection(adapter, item.collection_id or "")
-                self.store.add(item)
-                added.append((item.collection_id or "", item.id))
-            except HarvestError as exc:
-                self.summary.fail(Failure(source.name, str(exc), item=item.id))
+        for outcome in self.store.add_many(items):
+            if outcome.error is None:
+                added.append((outcome.collection, outcome.item_id))
+            else:
+                self.summary.fail(Failure(source.name, str(outcome.error), item=outcome.item_id))
+        self.summary.add_time("write", time.perf_counter() - start)
         self._record_items(source.name, "search", added)
 
     # -- places

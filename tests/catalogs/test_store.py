@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from catalogs.errors import CatalogError, CatalogFormatError, InvalidIdError, OutputNotWritableError
 from catalogs.store import CatalogStore, CollectionSpec
+from catalogs.validate import validate_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -242,3 +244,138 @@ def test_killed_writer_leaves_valid_catalog_and_next_run_completes(tmp_path: Pat
         store.add(point_item("second", 1, 1, utc(2021, 1, 1)))
     assert set(all_items(root)) == {"first", "second"}
     assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def many_items(n: int, prefix: str = "m") -> list[pystac.Item]:
+    return [point_item(f"{prefix}{i:04d}", i % 180, (i * 7) % 80, utc(2015 + i % 5, 1 + i % 12, 1), orbit=i % 30)
+            for i in range(n)]
+
+
+def test_add_many_writes_exactly_what_add_writes(tmp_path: Path) -> None:
+    items = many_items(150)  # enough for every writer thread to get a slice
+    for name in ("bulk", "single"):
+        with CatalogStore(tmp_path / name / "cat") as store:
+            store.ensure_collection(spec())
+            if name == "bulk":
+                outcomes = store.add_many(items)
+                assert [o.error for o in outcomes] == [None] * 150
+                assert [o.item_id for o in outcomes] == [item.id for item in items]
+            else:
+                for item in items:
+                    store.add(item)
+    bulk, single = tmp_path / "bulk" / "cat", tmp_path / "single" / "cat"
+    files = sorted(p.relative_to(single) for p in single.rglob("*.json"))
+    assert len(files) == 152 and files == sorted(p.relative_to(bulk) for p in bulk.rglob("*.json"))
+    for rel in files:
+        assert (bulk / rel).read_bytes() == (single / rel).read_bytes(), rel
+    assert validate_catalog(bulk).ok
+
+
+def test_add_many_reports_bad_items_and_writes_the_rest(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    items = many_items(60)
+    items[3] = point_item("bad id", 0, 0, utc(2020, 1, 1))
+    items[7] = point_item("stray", 0, 0, utc(2020, 1, 1), collection="nope")
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        (root / "points").mkdir()
+        (root / "points" / items[40].id).write_text("a file where the item's folder goes")
+        listed = store.add_many(items)
+    assert [o.item_id for o in listed] == [item.id for item in items]  # one outcome per item, in order
+    outcomes = {o.item_id: o for o in listed}
+    assert isinstance(outcomes["bad id"].error, InvalidIdError)
+    assert "unknown collection 'nope'" in str(outcomes["stray"].error)
+    blocked = outcomes[items[40].id]
+    assert isinstance(blocked.error, OutputNotWritableError) and items[40].id in str(blocked.error)
+    assert blocked.path is None
+    good = {item.id for i, item in enumerate(items) if i not in (3, 7, 40)}
+    assert {i for i, o in outcomes.items() if o.error is None} == good
+    assert set(all_items(root)) == good
+    assert validate_catalog(root).ok
+
+
+def test_add_many_repeated_item_the_later_one_wins(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    first, later = point_item("twice", 1, 1, utc(2020, 1, 1), orbit=1), point_item("twice", 2, 2, utc(2021, 1, 1), orbit=2)
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        outcomes = store.add_many([first, *many_items(40), later])
+    assert len(outcomes) == 42 and all(o.error is None for o in outcomes)
+    assert read(root / "points" / "twice" / "twice.json")["properties"]["orbit"] == 2
+    col = read(root / "points" / "collection.json")
+    assert [link["href"] for link in col["links"] if link["rel"] == "item"].count("./twice/twice.json") == 1
+
+
+def test_add_many_splits_the_collection_when_a_batch_crosses_the_threshold(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    with CatalogStore(root, split_threshold=50) as store:
+        store.ensure_collection(spec())
+        store.add_many(many_items(30, "a"))
+        store.flush()
+        store.add_many(many_items(40, "b"))
+        assert store.digest("points", "a0000") == hashlib.sha256(
+            (root / "points" / "a0000" / "a0000.json").read_bytes()).hexdigest()  # relinked: digest follows
+    items = all_items(root)
+    assert len(items) == 70
+    for item_id in items:
+        data = read(root / "points" / item_id / f"{item_id}.json")
+        parent = next(link["href"] for link in data["links"] if link["rel"] == "parent")
+        assert parent == f"../{data['properties']['datetime'][:4]}/catalog.json"
+    assert validate_catalog(root).ok
+    # relinked files are exactly what a collection split from its first item gets
+    with CatalogStore(tmp_path / "split-from-start", split_threshold=0) as store:
+        store.ensure_collection(spec())
+        store.add_many(many_items(30, "a") + many_items(40, "b"))
+    for item_id in items:
+        rel = Path("points", item_id, f"{item_id}.json")
+        assert (root / rel).read_bytes() == (tmp_path / "split-from-start" / rel).read_bytes()
+
+
+def test_add_many_again_rewrites_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add_many(many_items(80))
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*.json")}
+    with CatalogStore(root) as store:
+        outcomes = store.add_many(many_items(80))
+        assert (store.written, store.unchanged) == (0, 80)
+    assert all(o.path and o.error is None for o in outcomes)
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*.json")} == before
+
+
+def test_run_killed_while_splitting_is_finished_when_the_catalog_is_next_opened(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import catalogs.store
+        from tests.catalogs.test_store import many_items, spec
+        from catalogs.store import CatalogStore
+        store = CatalogStore({str(root)!r}, split_threshold=20, io_threads=1)
+        store.ensure_collection(spec())
+        store.add_many(many_items(20))
+        store.flush()
+        real, calls = catalogs.store.atomic_write_bytes, []
+        def dying(path, data):
+            calls.append(path)
+            if len(calls) == 8:  # the eighth item relinked: killed half way through the split
+                os._exit(9)
+            real(path, data)
+        catalogs.store.atomic_write_bytes = dying
+        store.add(many_items(21)[20])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    parents = {read(p)["links"][1]["href"] for p in root.glob("points/m*/m*.json")}
+    assert parents == {"../collection.json", "../2015/catalog.json", "../2016/catalog.json", "../2017/catalog.json",
+                       "../2018/catalog.json", "../2019/catalog.json"}  # half relinked, to catalogs not yet written
+    with CatalogStore(root, split_threshold=20) as store:  # opened with nothing to add
+        for path in root.glob("points/m*/m*.json"):  # the index knows every item file as it now is
+            assert store.digest("points", path.parent.name) == hashlib.sha256(path.read_bytes()).hexdigest()
+    for path in root.glob("points/m*/m*.json"):
+        data = read(path)
+        assert data["links"][1] == {"rel": "parent", "href": f"../{data['properties']['datetime'][:4]}/catalog.json",
+                                    "type": "application/json"}
+    assert len(all_items(root)) == 20
+    assert validate_catalog(root).ok

@@ -32,7 +32,7 @@ from werkzeug.wrappers import Request, Response
 
 from adapters import registry
 from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile
-from adapters.errors import BadProductError, error_for_response
+from adapters.errors import BadProductError, ProviderError, error_for_response
 from adapters.simkit import range_response
 from catalogs import stac
 from catalogs.drafts import AssetDraft, ItemDraft
@@ -339,6 +339,10 @@ def _detail(response: Any) -> str | None:
 @dataclass
 class SearchSettings:
     count: int = 3
+    #: item numbers given an id that is not a safe file name
+    bad_ids: list[int] = field(default_factory=list)
+    #: the search fails (as a lost connection) after yielding this many items
+    fail_after: int | None = None
 
 
 class FakeSearchAdapter(Adapter):
@@ -352,7 +356,10 @@ class FakeSearchAdapter(Adapter):
         import pystac
 
         for i in range(self.settings.count):
-            item = pystac.Item(f"S2_SCENE_{i}", {"type": "Point", "coordinates": [20.0 + i, 69.0]},
+            if i == self.settings.fail_after:
+                raise ProviderError(f"{self.provider}: the search's page {i} could not be fetched")
+            item_id = f"S2 SCENE {i}" if i in self.settings.bad_ids else f"S2_SCENE_{i}"
+            item = pystac.Item(item_id, {"type": "Point", "coordinates": [20.0 + i, 69.0]},
                                [20.0 + i, 69.0, 20.0 + i, 69.0], EPOCH + timedelta(days=i), {}, collection="fake-s2")
             item.add_asset("B04", pystac.Asset(f"https://example.com/scenes/{i}/B04.tif", media_type=stac.COG,
                                                roles=["data"]))

@@ -262,3 +262,21 @@ def test_search_sources_add_items_with_remote_assets(fake_provider: None, tmp_pa
     assert validate_catalog(root).ok
     again = pipeline.run(config)
     assert (again.items_written, again.items_unchanged) == (0, 3)
+
+
+def test_search_keeps_what_it_found_when_items_or_the_search_fail(
+    fake_provider: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "SEARCH_BATCH", 4)  # several batches, and a partial one when the search fails
+    root = tmp_path / "cat"
+    raw = {"catalog": {"path": str(root)}, "run": {"executor": "inline"},
+           "sources": [{"provider": "fakesearch", "name": "scenes", "count": 12, "bad_ids": [2, 9], "fail_after": 10}]}
+    summary = pipeline.run(parse_config(raw, base_dir=tmp_path, env={}))
+    expected = {f"S2_SCENE_{i}" for i in range(10) if i not in (2, 9)}
+    assert set(items_of(root)) == expected
+    assert validate_catalog(root).ok
+    failures = [str(f) for f in summary.failures]
+    assert sum("'S2 SCENE 2'" in f for f in failures) == 1 and sum("'S2 SCENE 9'" in f for f in failures) == 1
+    assert any("page 10 could not be fetched" in f for f in failures)
+    with StateDB(root) as state:
+        assert {item_id for _, item_id, _ in state.items("scenes", "search")} == expected
