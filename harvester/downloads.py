@@ -21,10 +21,11 @@ import logging
 import os
 import queue
 import re
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,70 @@ def preallocate(fd: int, offset: int, length: int) -> None:
         err = ctypes.get_errno()
         if err == errno.ENOSPC:
             raise OSError(err, os.strerror(err))
+
+
+# --------------------------------------------------------------------------------- reading the body
+
+
+#: a body at least this long is read straight from the connection's socket (see `body_blocks`)
+DIRECT_MIN = 8 << 20
+_BLOCK = 1 << 20
+
+
+def body_blocks(response: httpx.Response) -> Iterator[bytes | memoryview]:
+    """The raw bytes of a streamed ``response``'s body, block by block.
+
+    httpx parses HTTP/1.1 with h11, which copies every received block three times on its way out (into
+    its buffer, then two slices); for a big file that is more CPU than receiving, writing and hashing it,
+    and keeps a download well below curl's speed. So a plain body of known length (``Content-Length``, no
+    transfer coding) of at least `DIRECT_MIN` bytes is read, after the bytes h11 already holds, straight
+    from the connection's socket into fresh buffers: one copy, as curl does. h11 then never sees the end
+    of the body, so httpcore closes that connection instead of reusing it; small bodies, where reuse
+    matters more, keep the usual path. Failures are raised as the httpx errors the usual path raises.
+    """
+    chunks = response.iter_raw()  # kept referenced: a collected generator would close the connection
+    sock = _direct_socket(response)
+    if sock is None:
+        yield from chunks
+        return
+    remaining = int(response.headers["Content-Length"])
+    for chunk in chunks:  # the first block (what h11 read with the headers), through the usual path
+        remaining -= len(chunk)
+        yield chunk
+        break
+    while remaining > 0:
+        buffer = bytearray(min(_BLOCK, remaining))  # fresh each time: the hashing thread may hold the last
+        try:
+            received = sock.recv_into(buffer)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("timed out reading the body") from exc
+        except OSError as exc:
+            raise httpx.ReadError(f"reading the body failed ({exc.strerror or exc})") from exc
+        if received == 0:
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        remaining -= received
+        yield memoryview(buffer)[:received]
+
+
+def _direct_socket(response: httpx.Response) -> socket.socket | None:
+    """The socket to read the rest of ``response``'s body from, when that is safe; else None."""
+    length = response.headers.get("Content-Length", "")
+    if (response.http_version != "HTTP/1.1" or "Transfer-Encoding" in response.headers
+            or not length.isdigit() or int(length) < DIRECT_MIN):
+        return None
+    stream = response.extensions.get("network_stream")
+    # Only httpcore's plain synchronous stream (TCP, or TLS on it): its socket yields the body's bytes. A
+    # TLS-in-TLS stream (an HTTPS proxy) or a test transport has no such socket.
+    if _SyncStream is None or type(stream) is not _SyncStream:
+        return None
+    sock = stream.get_extra_info("socket")
+    return sock if isinstance(sock, socket.socket) else None
+
+
+try:
+    from httpcore._backends.sync import SyncStream as _SyncStream
+except ImportError:  # pragma: no cover - another httpcore layout: always the usual path
+    _SyncStream = None  # type: ignore[assignment,misc]
 
 
 # ------------------------------------------------------------------------------------------- checksums
@@ -517,7 +582,7 @@ class _Transfer:
         with open(self.part, mode, buffering=0) as f, _Hasher(self.digests) as hasher:
             if self.total is not None:
                 preallocate(f.fileno(), self.offset, self.total - self.offset)
-            for chunk in response.iter_raw():
+            for chunk in body_blocks(response):
                 _write_all(f, chunk)
                 hasher.update(chunk)
                 self.offset += len(chunk)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from adapters.errors import (
 )
 from adapters.simkit import FaultInjector, LoopbackServer, RequestLog, range_response
 from harvester.auth import BearerToken
+from harvester import downloads
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult, parse_checksum, safe_target
 from harvester.http import RetryPolicy, make_client
 
@@ -73,6 +75,26 @@ class Host:
         self.files.files[path] = data
         return RemoteFile(f"{self.url}{path}", path.lstrip("/"), size=len(data),
                           checksum=f"sha256:{hashlib.sha256(data).hexdigest()}")
+
+
+@pytest.fixture(autouse=True, params=["h11", "direct"])
+def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Every test runs twice: bodies read through h11, and (past the first block) straight from the socket.
+
+    Yields a list that gets, for each body, whether it was read from the socket.
+    """
+    used: list[bool] = []
+    real = downloads._direct_socket
+
+    def spy(response: httpx.Response) -> Any:
+        sock = real(response)
+        used.append(sock is not None)
+        return sock
+
+    monkeypatch.setattr(downloads, "_direct_socket", spy)
+    if request.param == "direct":
+        monkeypatch.setattr(downloads, "DIRECT_MIN", 0)
+    yield used
 
 
 @pytest.fixture
@@ -163,6 +185,47 @@ def test_a_target_with_other_content_is_downloaded_again(host: Host, downloader:
     (tmp_path / "stale.tif").write_bytes(b"x" * len(data))  # right size, wrong bytes
     result = fetch_ok(downloader, remote, tmp_path)
     assert not result.skipped and (tmp_path / "stale.tif").read_bytes() == data
+
+
+def test_bodies_are_read_from_the_socket_past_the_threshold(host: Host, downloader: Downloader, tmp_path: Path,
+                                                           body_path: list[bool],
+                                                           request: pytest.FixtureRequest) -> None:
+    data = blob(11)
+    fetch_ok(downloader, host.add("/a.bin", data), tmp_path)
+    direct = request.node.callspec.params["body_path"] == "direct"
+    assert body_path == [direct]  # 3 MiB: below the default threshold, above 0
+    assert (tmp_path / "a.bin").read_bytes() == data
+
+
+def test_a_body_that_stalls_half_way_times_out_and_resumes(tmp_path: Path, waits: list[float]) -> None:
+    data = blob(12)
+    calls: list[str | None] = []
+
+    @Request.application
+    def stalling(request: Request) -> Response:
+        calls.append(request.headers.get("Range"))
+        start = int(request.headers["Range"][6:-1]) if "Range" in request.headers else 0
+        body = data[start:]
+
+        def chunks() -> Iterator[bytes]:
+            yield body[: len(body) // 2]
+            if len(calls) == 1:
+                time.sleep(1.5)  # longer than the client's read timeout
+            yield body[len(body) // 2:]
+
+        headers = {"Content-Length": str(len(body)), "Accept-Ranges": "bytes", "ETag": '"v1"'}
+        if start:
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        return Response(chunks(), status=206 if start else 200, headers=headers, direct_passthrough=True)
+
+    policy = RetryPolicy(max_attempts=3, sleep=waits.append)
+    with LoopbackServer(stalling) as server, make_client(timeout=0.5, retries=policy) as client:
+        remote = RemoteFile(f"{server.url}/slow.bin", "slow.bin", size=len(data),
+                            checksum=f"sha256:{hashlib.sha256(data).hexdigest()}")
+        result = fetch_ok(Downloader(client, retries=policy), remote, tmp_path)
+    assert result.resumed and result.path is not None and result.path.read_bytes() == data
+    assert calls[0] is None and calls[1] is not None and calls[1].startswith("bytes=")
+    assert int(calls[1][6:-1]) >= len(data) // 2  # resumed from what had arrived, not from the start
 
 
 def test_progress_is_reported_up_to_the_total(host: Host, client: httpx.Client, tmp_path: Path) -> None:
