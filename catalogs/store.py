@@ -27,10 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from json.encoder import encode_basestring_ascii as _encode_str  # type: ignore[attr-defined]
 from typing import Any, Callable, Iterable, Literal, TypeVar
 
 import orjson
 import pystac
+import pystac.utils
 
 from catalogs import stac
 from catalogs.errors import CatalogError, CatalogFormatError, OutputNotWritableError
@@ -300,7 +302,7 @@ class CatalogStore:
             record=ItemRecord(cid, item.id, year, _bbox(item), start, end, digest, names),
             previous=previous, folder=folder, path=path, body=body, sources=sources, assets=assets,
             values=_summary_values(item, self._specs[cid]["summaries"]),
-            asset_definitions={key: asset for key, asset in data["assets"].items()},
+            asset_definitions=data["assets"],
         )
 
     @staticmethod
@@ -624,15 +626,25 @@ def _summary_values(item: pystac.Item, fields: list[str]) -> dict[str, list[str]
             continue
         value = item.properties[name]
         items = value if isinstance(value, list) else [value]
-        values[name] = [json.dumps(v, sort_keys=True) for v in items]
+        # strings (most values) encoded as json.dumps would, by its C encoder directly
+        values[name] = [_encode_str(v) if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in items]
     return values
 
 
 def _time_range(item: pystac.Item) -> tuple[float, float]:
-    start = item.common_metadata.start_datetime or item.datetime
-    end = item.common_metadata.end_datetime or item.datetime
+    props = item.properties
+    start = _parse_time(props["start_datetime"]) if props.get("start_datetime") else item.datetime
+    end = _parse_time(props["end_datetime"]) if props.get("end_datetime") else item.datetime
     assert start is not None and end is not None
     return start.timestamp(), end.timestamp()
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)  # RFC 3339 as STAC writes it; a third of pystac's parsing time
+    except ValueError:
+        moment = pystac.utils.str_to_datetime(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # STAC times are UTC
 
 
 def _year(item: pystac.Item) -> int:

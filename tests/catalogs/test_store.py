@@ -379,3 +379,17 @@ def test_run_killed_while_splitting_is_finished_when_the_catalog_is_next_opened(
                                     "type": "application/json"}
     assert len(all_items(root)) == 20
     assert validate_catalog(root).ok
+
+
+def test_extent_covers_the_start_and_end_of_items_with_a_time_range(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    pair = pystac.Item("pair", {"type": "Point", "coordinates": [5.0, 60.0]}, [5.0, 60.0, 5.0, 60.0], None,
+                       {"start_datetime": "2019-12-30T10:00:00Z", "end_datetime": "2020-01-11T09:00:00.5+00:00"},
+                       collection="points")
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(pair)
+        store.add(point_item("single", 6.0, 61.0, utc(2020, 1, 5)))
+    interval = read(root / "points" / "collection.json")["extent"]["temporal"]["interval"]
+    assert interval == [["2019-12-30T10:00:00Z", "2020-01-11T09:00:00Z"]]
+    assert validate_catalog(root).ok
