@@ -426,8 +426,7 @@ def requested_range(request: Request, size: int, etag: str | None = None) -> Byt
 
 def range_response(request: Request, size: int, read: Reader, *, etag: str | None = None,
                    content_type: str = "application/octet-stream", ranges: bool = True,
-                   chunk_size: int = DEFAULT_CHUNK, on_close: Callable[[], None] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+                   chunk_size: int = DEFAULT_CHUNK, on_close: Callable[[], None] | None = None) -> Response:
     """A streamed response with the ``size`` bytes that ``read(offset, length)`` produces.
 
     Honours a single ``Range: bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` with 206 and ``Content-Range``,
@@ -436,7 +435,7 @@ def range_response(request: Request, size: int, read: Reader, *, etag: str | Non
     ``Accept-Ranges: none`` is sent. The body is produced in ``chunk_size`` pieces as the client reads
     (constant memory); ``on_close`` runs when the response is done with (also when cut short).
     """
-    extra = {"Accept-Ranges": "bytes" if ranges else "none", **(headers or {})}
+    extra = {"Accept-Ranges": "bytes" if ranges else "none"}
     if etag is not None:
         etag = etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
         extra["ETag"] = etag

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -53,16 +52,10 @@ def worker(url: str, dest: str, size: int, checksum: str | None) -> int:
     print(json.dumps({
         "seconds": seconds, "ok": result.ok, "error": str(result.error) if result.error else None,
         "bytes_transferred": result.bytes_transferred, "resumed": result.resumed, "sha256": result.sha256,
-        "vm_hwm_kb": _vm_hwm_kb(),
     }), flush=True)
     return 0 if result.ok else 1
 
 
-def _vm_hwm_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 # ------------------------------------------------------------------------------------ parent process

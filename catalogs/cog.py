@@ -154,7 +154,7 @@ def ensure_cog(
         if _same_file(src, dst):
             log.debug("%s is already a COG", src)
         else:
-            _place_copy(src, dst, link=link)
+            place_copy(src, dst, link=link)
         return CogResult(dst, converted=False)
     convert_to_cog(src, dst, kind, threads=threads, blocksize=blocksize, compress=compress)
     return CogResult(dst, converted=True)
@@ -332,7 +332,7 @@ def _remove_temps(tmp: Path) -> None:
             log.debug("could not remove temporary file %s", path)
 
 
-def _place_copy(src: Path, dst: Path, *, link: bool) -> None:
+def place_copy(src: Path, dst: Path, *, link: bool) -> None:
     """Put the bytes of ``src`` at ``dst``: a hard link if allowed and possible, else a copy."""
     tmp = _temp_for(dst)
     try:

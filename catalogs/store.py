@@ -387,8 +387,7 @@ class CatalogStore:
 
         After a crash, the next `flush` (of any run) links every committed item into its collection.
         """
-        self.index.write_pending()
-        self.index.commit()
+        self.index.commit()  # writes the queued items first
         self._pending = 0
 
     def flush(self) -> None:
@@ -503,18 +502,15 @@ class CatalogStore:
             try:
                 with open(path, "rb") as fh:
                     body = fh.read()
-            except OSError as exc:
+                # The item file is the writer's own output, so its parent link has a known form: swap the
+                # bytes rather than parse and re-serialise (an item of our writing reads back identical).
+                data = None if body.count(unsplit) == 1 else json.loads(body)
+            except (OSError, ValueError) as exc:
                 raise CatalogFormatError(f"{path}: cannot read the item to relink it ({exc})") from exc
             parent = f"../{year}/catalog.json"
-            # The item file is the writer's own output, so its parent link has a known form: swap the bytes
-            # rather than parse and re-serialise (an item of our writing reads back identical either way).
-            if body.count(unsplit) == 1:
+            if data is None:
                 body = body.replace(unsplit, _parent_link_bytes(parent))
             else:
-                try:
-                    data = json.loads(body)
-                except ValueError as exc:
-                    raise CatalogFormatError(f"{path}: cannot read the item to relink it ({exc})") from exc
                 links = [link for link in data.get("links", []) if link.get("rel") == "parent"]
                 if [link.get("href") for link in links] == [parent]:  # relinked by a run killed before booking
                     digests[i] = hashlib.sha256(body).hexdigest()
@@ -531,10 +527,9 @@ class CatalogStore:
             if error is not None:
                 # Its parent link still names the collection, a file that exists: the catalog stays valid.
                 log.warning("collection %s: item %s keeps its old parent link: %s", cid, item_id, error)
-            elif digest is not None and (item_id not in records or records[item_id].digest != digest):
+            elif digest is not None and records[item_id].digest != digest:
                 self.index.set_digest(cid, item_id, digest)
-                if item_id in records:
-                    records[item_id] = replace(records[item_id], digest=digest)
+                records[item_id] = replace(records[item_id], digest=digest)
         self.index.set_meta(f"relink:{cid}", "0")
         self.index.commit()
 
@@ -648,7 +643,7 @@ def _parse_time(text: str) -> datetime:
 
 
 def _year(item: pystac.Item) -> int:
-    moment = item.datetime or item.common_metadata.start_datetime
+    moment = item.datetime or _parse_time(item.properties["start_datetime"])
     assert moment is not None
     return moment.astimezone(timezone.utc).year
 

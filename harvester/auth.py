@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from adapters.errors import AuthError, error_for_response
-from harvester.http import IDEMPOTENT, loggable_url, redact_url, transport_error
+from harvester.http import IDEMPOTENT, loggable_url, make_client, raise_for_status, redact_url, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,7 @@ class _RenewingAuth(httpx.Auth):
         response.read()
         if response.status_code in (400, 401, 403):
             raise AuthError(f"{self.service}: sign-in refused (HTTP {response.status_code})")
-        if not response.is_success:
-            raise error_for_response(response, f"{self.service} sign-in")
+        raise_for_status(response, f"{self.service} sign-in")
         try:
             answer = response.json()
         except ValueError:
@@ -193,7 +192,7 @@ class BasicThenToken(_RenewingAuth):
         if not isinstance(value, str):
             return None
         try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = datetime.fromisoformat(value)
         except ValueError:
             return None
         if when.tzinfo is None:
@@ -287,8 +286,6 @@ class CookieSession(_RenewingAuth):
         if self._client is not None:
             return self._client
         if self._own_client is None:
-            from harvester.http import make_client
-
             self._own_client = make_client()
         return self._own_client
 

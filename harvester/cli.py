@@ -162,13 +162,13 @@ def _one_source(args: argparse.Namespace) -> int:
     from adapters import registry
     from harvester.config import CatalogConfig, Config, ConfigError, RunOptions, parse_source
 
-    adapter = registry.get(args.provider) if args.provider in registry.names() else None
-    if adapter is None:
+    try:
+        adapter = registry.get(args.provider)
+    except registry.UnknownProviderError as exc:
         if args.provider in ("-h", "--help"):
             args.parser.print_help()
             return EXIT_OK
-        known = ", ".join(registry.names()) or "none"
-        raise ConfigError(f"unknown provider {args.provider!r} (known: {known})")
+        raise ConfigError(str(exc)) from None
     flags = _source_parser(args, adapter)
     opts = flags.parse_args(args.rest)
     raw = {"provider": args.provider, "name": opts.name or args.provider, "assets": opts.assets}

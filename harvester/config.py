@@ -29,6 +29,7 @@ settings fields with ``metadata={"env": "NAME"}`` are overridden by that environ
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -80,9 +81,11 @@ class SourceConfig:
     assets: AssetsMode = "download"
     action: SourceAction = "auto"
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """Identifies what the source asks for: a changed request is a new submission.
+
+        Computed once (it reads the files the source names), so one run records one digest throughout.
 
         Settings that say where the provider is (the ones an environment variable can override, such as
         ``HYP3_API_URL``) are left out: moving the service (a simulator on another port, a proxy) does
@@ -162,8 +165,7 @@ def parse_source(raw: Mapping[str, Any], where: str, *, base_dir: Path, env: Map
     if not isinstance(name, str):
         raise ConfigError(f"{origin}: {where}.name must be a string")
     specific = {k: v for k, v in raw.items() if k not in _GENERIC_SOURCE_KEYS}
-    settings = parse_dataclass(adapter.Settings, specific, where, origin=origin, base_dir=base_dir, env=env,
-                               extra_known=_GENERIC_SOURCE_KEYS)
+    settings = parse_dataclass(adapter.Settings, specific, where, origin=origin, base_dir=base_dir, env=env)
     return SourceConfig(name, provider, adapter, settings, assets, action)
 
 
@@ -198,15 +200,14 @@ def _check_run(run: RunOptions, origin: str) -> None:
 # -- typed parsing of dataclasses (shared by the config file and the CLI flags)
 
 def parse_dataclass(cls: type, raw: Mapping[str, Any], where: str, *, origin: str = "config",
-                    base_dir: Path | None = None, env: Mapping[str, str] | None = None,
-                    extra_known: set[str] = frozenset()) -> Any:  # type: ignore[assignment]
+                    base_dir: Path | None = None, env: Mapping[str, str] | None = None) -> Any:
     """Build ``cls`` from ``raw``, checking every key and type; strings are accepted for any scalar
     or list (so CLI flags parse the same way: ``"1,2,3,4"`` is a list, ``"true"`` a bool)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{origin}: {where} must be a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    _only_keys(raw, set(fields) | set(extra_known), where, origin)
+    _only_keys(raw, set(fields), where, origin)
     values: dict[str, Any] = {}
     for name, f in fields.items():
         key = f"{where}.{name}" if where else name

@@ -112,7 +112,6 @@ class RetryPolicy:
                 or method.upper() in self.idempotent_methods)
 
 
-NO_RETRIES = RetryPolicy(max_attempts=1)
 
 #: request extension marking a request as safe to repeat whatever its method:
 #: ``httpx.Request(..., extensions={IDEMPOTENT: True})``

@@ -167,8 +167,8 @@ class _Harvest:
     def _download(self, request: DownloadRequest) -> cf.Future[DownloadResult]:
         """Start fetching ``request`` in the download threads."""
         if self._downloader is None or self._download_pool is None:
-            self._downloader = Downloader(self.client, concurrency=self.config.run.downloads,
-                                          on_progress=self._on_download_progress)
+            # the pool below bounds the transfers (Downloader's own concurrency is for fetch_all)
+            self._downloader = Downloader(self.client, on_progress=self._on_download_progress)
             self._download_pool = self.stack.enter_context(
                 cf.ThreadPoolExecutor(self.config.run.downloads, thread_name_prefix="download"))
         return self._download_pool.submit(self._fetch, request)
@@ -440,7 +440,7 @@ class _Harvest:
             else:
                 self._job_done(job)
 
-    def _record_items(self, source: str, job_id: str, items: list[str]) -> None:
+    def _record_items(self, source: str, job_id: str, items: list[tuple[str, str]]) -> None:
         """Make the items durable in the catalog index, then record them (with their digests) in the state."""
         if not items:
             return

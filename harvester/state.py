@@ -22,9 +22,9 @@ from typing import Any
 from adapters.base import JobRef, JobState, JobStatus, RemoteFile
 from catalogs.errors import CatalogFormatError, HarvestError, OutputNotWritableError
 from catalogs.fsio import lock_file, unlock_file
+from catalogs.store import STATE_DIR
 from harvester.http import redact_url
 
-STATE_DIR = ".harvest"
 STATE_FILE = "state.sqlite"
 LOCK_FILE = "run.lock"
 
@@ -189,10 +189,6 @@ class StateDB:
         ).fetchone()
         return SourceRow(*row) if row else None
 
-    def sources(self) -> list[SourceRow]:
-        rows = self.db.execute("SELECT name, provider, digest, submit_state, submit_digest FROM sources ORDER BY name")
-        return [SourceRow(*row) for row in rows]
-
     def put_source(self, name: str, provider: str, digest: str) -> None:
         now = _now()
         self.db.execute(
@@ -276,10 +272,10 @@ class StateDB:
             (str(path) if path else None, size, sha256, status, _now(), source, job_id, name),
         )
 
-    def file_failed(self, source: str, job_id: str, name: str, error: str, bytes_done: int = 0) -> None:
+    def file_failed(self, source: str, job_id: str, name: str, error: str) -> None:
         self.db.execute(
-            "UPDATE files SET status='failed', error=?, bytes_done=?, updated=? WHERE source=? AND job_id=? AND name=?",
-            (error, bytes_done, _now(), source, job_id, name),
+            "UPDATE files SET status='failed', error=?, bytes_done=0, updated=? WHERE source=? AND job_id=? AND name=?",
+            (error, _now(), source, job_id, name),
         )
 
     # -- items

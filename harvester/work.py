@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from catalogs.cog import ensure_cog
+from catalogs import stac
+from catalogs.cog import ensure_cog, place_copy
 from catalogs.drafts import AssetDraft, ItemDraft
 from catalogs.errors import OutputNotWritableError
 from catalogs.items import build
@@ -66,16 +67,12 @@ def build_item(draft: ItemDraft, workdir: Path) -> BuiltItem:
             result, seconds = timed(ensure_cog, asset.path, target, asset.kind)
             conversions += int(result.converted)
             convert_seconds += seconds
+            # ensure_cog checked the output already: saying so spares the item builder a second check
+            asset = replace(asset, media_type=asset.media_type or stac.COG)
         else:
-            _link_or_copy(asset.path, target)
+            place_copy(asset.path, target, link=True)
         assets[key] = replace(asset, path=target)
     item, build_seconds = timed(lambda: build(replace(draft, assets=assets), workdir=workdir))
     return BuiltItem(item.to_dict(include_self_link=False, transform_hrefs=False), conversions, draft.collection,
                      convert_seconds, build_seconds)
 
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)

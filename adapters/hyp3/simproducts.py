@@ -177,7 +177,7 @@ class _Ctx:
 
     def rng(self, what: str) -> np.random.Generator:
         """A generator for one file, so that a file does not change when optional ones come or go."""
-        return np.random.default_rng(_hash_int(f"{self.job_id}/{what}"))
+        return np.random.default_rng(hash_int(f"{self.job_id}/{what}"))
 
     @property
     def hex_id(self) -> str:
@@ -188,7 +188,7 @@ class _Ctx:
         return self.params.get(key, default)
 
 
-def _hash_int(text: str) -> int:
+def hash_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
@@ -234,10 +234,12 @@ def _rtc_gamma(ctx: _Ctx) -> Product:
     co, cross = power[scene.polarizations[0]], power.get(scene.polarizations[-1])
     if scene.mode == "D" and ctx.get("include_rgb", False):
         tif("rgb", np.stack([_masked(np.clip(v, 0, 1), valid) for v in (cross * 4, co, co - cross)]), nodata=0.0)
-    members[f"{name}.png"] = _png(_to_byte(_db(co), valid, -25.0, 0.0))
+    grey = _to_byte(_db(co), valid, -25.0, 0.0)
+    rgb = _rgb_browse(co, cross, valid) if scene.mode == "D" else None
+    members[f"{name}.png"] = _png(grey)
     browse, thumbnails = [f"{name}.png"], [f"{name}_thumb.png"]
-    if scene.mode == "D":
-        members[f"{name}_rgb.png"] = _png(_rgb_browse(co, cross, valid))
+    if rgb is not None:
+        members[f"{name}_rgb.png"] = _png(rgb)
         browse.append(f"{name}_rgb.png")
         thumbnails.append(f"{name}_rgb_thumb.png")
     members[f"{name}.kmz"] = _kmz(name, members[f"{name}.png"], grid)
@@ -247,9 +249,9 @@ def _rtc_gamma(ctx: _Ctx) -> Product:
         f"DEM: {ctx.get('dem_name', 'copernicus')}", f"Projection: EPSG:{grid.epsg}"])
     members[f"{name}.log"] = _gamma_log(name, scene.name)
     members.update(_shapefile(f"{name}_shape", grid, valid))
-    extra = {t: _png(_thumbnail(_to_byte(_db(co), valid, -25.0, 0.0))) for t in thumbnails[:1]}
-    if scene.mode == "D":
-        extra[thumbnails[1]] = _png(_thumbnail(_rgb_browse(co, cross, valid)))
+    extra = {thumbnails[0]: _png(_thumbnail(grey))}
+    if rgb is not None:
+        extra[thumbnails[1]] = _png(_thumbnail(rgb))
     return _zip_product(ctx, name, members, browse, thumbnails, extra, scene.start)
 
 
@@ -375,11 +377,11 @@ def _autorift(ctx: _Ctx) -> Product:
     epsg = _autorift_epsg(first)
     spacing = 120
     if epsg == 3413:
-        x0 = -200_000 + 1_000 * (_hash_int(first) % 400)
-        y0 = -2_000_000 + 1_000 * (_hash_int(first + "y") % 600)
+        x0 = -200_000 + 1_000 * (hash_int(first) % 400)
+        y0 = -2_000_000 + 1_000 * (hash_int(first + "y") % 600)
     else:
-        x0 = 200_000 + 1_000 * (_hash_int(first) % 300)
-        y0 = 7_000_000 + 1_000 * (_hash_int(first + "y") % 800)
+        x0 = 200_000 + 1_000 * (hash_int(first) % 300)
+        y0 = 7_000_000 + 1_000 * (hash_int(first + "y") % 800)
     rng = ctx.rng("velocity")
     vx = 150 * _smooth(rng, (size, size), cells=4) + 40 * rng.standard_normal((size, size))
     vy = 150 * _smooth(rng, (size, size), cells=4) + 40 * rng.standard_normal((size, size))
@@ -398,7 +400,7 @@ def _aria_gunw(ctx: _Ctx) -> Product:
     frame = int(ctx.params["frame_id"])
     dates = sorted(date.fromisoformat(d) for d in (ctx.params["reference_date"], ctx.params["secondary_date"]))
     earlier, later = dates
-    h = _hash_int(f"aria-frame/{frame}")
+    h = hash_int(f"aria-frame/{frame}")
     track = 1 + h % 175
     direction = "A" if h >> 8 & 1 else "D"
     seconds = (h >> 9) % 86_400
@@ -427,7 +429,7 @@ def _aria_gunw(ctx: _Ctx) -> Product:
 
 def _opera_rtc(ctx: _Ctx) -> Product:
     burst = parse_burst(ctx.params["granules"][0])
-    h = _hash_int(ctx.job_id)
+    h = hash_int(ctx.job_id)
     processed = datetime.combine(burst.time.date() + timedelta(days=1 + h % 20), datetime.min.time()) \
         + timedelta(seconds=(h >> 5) % 86_400)
     platform = "S1B" if (h >> 30) & 1 and date(2016, 9, 26) <= burst.time.date() <= date(2021, 12, 23) else "S1A"
@@ -517,7 +519,7 @@ class _Grid:
 
 def _utm_grid(key: str, spacing: float, size: int) -> _Grid:
     """A north-up UTM (northern hemisphere) grid chosen from ``key`` (the input granule)."""
-    h = _hash_int(key)
+    h = hash_int(key)
     zone = 1 + h % 60
     x0 = 200_000 + 1_000 * ((h >> 8) % 300)
     y0 = 1_500_000 + 1_000 * ((h >> 20) % 6_000)
@@ -655,7 +657,7 @@ def _autorift_epsg(granule: str) -> int:
         return (32600 if m["band"] >= "N" else 32700) + int(m["zone"])
     if (m := S1_SCENE.match(granule)) is not None and m["pol"] == "H":
         return 3413
-    return 32601 + _hash_int(granule) % 60
+    return 32601 + hash_int(granule) % 60
 
 
 def _autorift_netcdf(first: str, second: str, epsg: int, x0: float, y0: float, spacing: float,

@@ -54,12 +54,14 @@ from adapters.hyp3.jobs import EXAMPLE_PER_TYPE
 from adapters.hyp3.simproducts import (
     JOB_TYPES,
     LANDSAT_C2,
+    PRODUCT_FAULTS,
     S1_BURST,
     S1_SCENE,
     S2_L1C,
     Burst,
     Product,
     make_product,
+    hash_int,
     parse_burst,
 )
 from adapters.simkit import FaultInjector, LoopbackServer, control_app, range_response, wait_for_stdin_close
@@ -456,7 +458,7 @@ class Hyp3Simulator:
             if job.execution_started is not None:
                 rec["execution_started"] = _iso(job.execution_started)
         if status in ("SUCCEEDED", "FAILED"):
-            rec["processing_times"] = [round(300 + _hash_int(job.job_id) % 3000 + 0.123, 3)]
+            rec["processing_times"] = [round(300 + hash_int(job.job_id) % 3000 + 0.123, 3)]
             if expiration is not None:
                 rec["expiration_time"] = _iso(expiration)
             files = f"{base}/files/{job.job_id}"
@@ -690,7 +692,7 @@ class Hyp3Simulator:
     def _product(self, job: SimJob) -> Product:
         with self._product_locks[job.job_id]:
             if job.product is None:
-                fault = job.fault if job.fault in ("zip-traversal", "zip-truncated", "zip-bomb") else None
+                fault = job.fault if job.fault in PRODUCT_FAULTS else None
                 job.product = make_product(job.job_type, job.job_parameters, job.job_id, fault=fault,
                                            raster_size=self.raster_size)
             return job.product
@@ -717,10 +719,6 @@ class Hyp3Simulator:
         return ("\n".join(lines) + "\n").encode()
 
 
-def _hash_int(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-
-
 def _json(data: Any) -> Response:
     return Response(json.dumps(data), 200, content_type="application/json")
 
@@ -733,7 +731,7 @@ def _query_time(filters: dict[str, str], key: str) -> datetime | None:
     if key not in filters:
         return None
     try:
-        moment = datetime.fromisoformat(filters[key].replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(filters[key])
     except ValueError:
         raise _Problem(400, f"{filters[key]!r} is not a 'date-time' - '{key}'") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -75,14 +75,15 @@ def test_refuses_more_than_the_cap_from_declared_sizes(tmp_path: Path) -> None:
 
 
 def test_refuses_entries_that_lie_about_their_size(tmp_path: Path) -> None:
-    """A header that declares a small size must not let more bytes through: the cap counts what is written."""
+    """A header that declares a small size must not let more bytes through: zipfile stops at the declared
+    size, so the entry fails its CRC and the archive is refused as corrupt."""
     archive = _zip(tmp_path / "liar.zip", {"a.bin": bytes(4000)}, compression=zipfile.ZIP_STORED)
     data = bytearray(archive.read_bytes())
     # shrink the declared uncompressed size in the central directory (the local header keeps the truth)
     cd = data.rfind(b"PK\x01\x02")
     data[cd + 24:cd + 28] = (100).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
-    with pytest.raises(BadProductError):
+    with pytest.raises(BadProductError, match="entry 'a.bin' is corrupt or truncated"):
         safe_unzip(archive, tmp_path / "out", max_total_bytes=1000)
     assert not (tmp_path / "out").exists()
 

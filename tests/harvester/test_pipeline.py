@@ -3,6 +3,8 @@ convert, write; failures of one job or file reported while the rest lands; re-ru
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
 import json
 import logging
 import sqlite3
@@ -144,7 +146,8 @@ def test_wrong_checksum_rejects_the_file_and_a_rerun_fetches_only_it(fake_server
     assert again.downloads == 1
     assert {k: v - gets.get(k, 0) for k, v in service.file_gets.items() if v != gets.get(k, 0)} == {f"{job.id}/{bad}": 1}
     assert set(items_of(root)) == {"DELTA", "GAMMA"}
-    assert good_bytes == job.files[bad]
+    with StateDB(root) as state:  # the file fetched again is the good one
+        assert state.files("fake", job.id)[bad].sha256 == hashlib.sha256(good_bytes).hexdigest()
 
 
 def test_file_names_escaping_the_folder_are_refused(fake_server: FakeServer, tmp_path: Path) -> None:
@@ -206,12 +209,17 @@ def test_missing_token_fails_the_source_with_a_clear_message(fake_server: FakeSe
     assert "HTTP 401" in summary.failures[0].error and "No authorization token" in summary.failures[0].error
 
 
-def test_conversions_run_in_a_process_pool(fake_server: FakeServer, tmp_path: Path) -> None:
+def test_conversions_run_in_a_process_pool(fake_server: FakeServer, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "cat"
     config = fake_config(root, fake_server.url, ["pool-a", "pool-b"], executor="process", workers=2)
+    made: list[object] = []
+    real = pipeline._make_executor
+    monkeypatch.setattr(pipeline, "_make_executor", lambda c: made.append(real(c)) or made[-1])
     with fast_client() as client:
         summary = pipeline.run(config, client=client)
     assert summary.ok, summary.failures
+    assert len(made) == 1 and isinstance(made[0], concurrent.futures.ProcessPoolExecutor)
     assert summary.conversions == 4
     assert validate_catalog(root).ok
 
