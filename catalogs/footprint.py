@@ -22,7 +22,6 @@ GCP-only images) have no footprint: `is_georeferenced` says so and `raster_footp
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,11 @@ import rasterio.warp
 import shapely
 from affine import Affine
 from rasterio.enums import MaskFlags, Resampling
-from rasterio._err import CPLE_BaseError  # GDAL errors raised while reading (not RasterioError subclasses)
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.polygon import orient
 
 from catalogs.errors import NotARasterError
+from catalogs.rasters import open_raster
 
 __all__ = ["Footprint", "footprint_from_path", "is_georeferenced", "raster_footprint"]
 
@@ -79,13 +77,8 @@ def footprint_from_path(path: str | Path, **kwargs: Any) -> Footprint:
 
     Raises `NotARasterError` naming the file when GDAL cannot read it or it is not georeferenced.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as dataset:
-                return raster_footprint(dataset, **kwargs)
-    except (RasterioError, CPLE_BaseError) as exc:
-        raise NotARasterError(path, str(exc.__cause__ or exc)) from exc
+    with open_raster(path) as dataset:
+        return raster_footprint(dataset, **kwargs)
 
 
 def raster_footprint(

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +19,7 @@ import pystac
 import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import RasterioError
 from shapely.geometry import shape
 
 from catalogs import stac
@@ -31,6 +28,7 @@ from catalogs.drafts import AssetDraft, ItemDraft
 from catalogs.errors import CatalogError, NotARasterError
 from catalogs.footprint import is_georeferenced, raster_footprint
 from catalogs.fsio import check_id, sha256_multihash
+from catalogs.rasters import is_url, open_raster
 from catalogs.thumbnails import write_thumbnail
 
 log = logging.getLogger(__name__)
@@ -38,11 +36,6 @@ log = logging.getLogger(__name__)
 #: statistics are computed on a decimated read (overviews when present) of at most this many pixels a side
 STATS_MAX_SIZE = 1024
 RASTER_SUFFIXES = (".tif", ".tiff")
-
-
-#: GDAL settings for reading remote COG headers: no directory listings, few and large range requests
-REMOTE_GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3",
-                       "GDAL_HTTP_RETRY_DELAY": "1", "GDAL_INGESTED_BYTES_AT_OPEN": "65536"}
 
 
 @dataclass
@@ -81,7 +74,7 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
         item_proj = info.proj
         properties.update(item_proj)
         if geometry is None:
-            with _open(info.path) as ds:
+            with open_raster(info.path) as ds:
                 # a remote raster is outlined by its grid: its valid-data mask would mean reading pixels
                 fp = raster_footprint(ds, data=not info.remote)
             geometry, bbox = fp.geometry, fp.bbox
@@ -130,8 +123,8 @@ def read_raster(path: Path | str, *, statistics: bool = True) -> RasterInfo:
     ``path`` may be an http(s) URL of a COG: then only its header is read (range requests), and
     ``statistics=False`` keeps it that way.
     """
-    remote = _is_url(str(path))
-    with _open(path) as ds:
+    remote = is_url(str(path))
+    with open_raster(path) as ds:
         info = RasterInfo(path=str(path) if remote else Path(path), georeferenced=is_georeferenced(ds),
                           remote=remote)
         if info.georeferenced:
@@ -141,23 +134,6 @@ def read_raster(path: Path | str, *, statistics: bool = True) -> RasterInfo:
         except RasterioError as exc:
             raise NotARasterError(path, f"pixels unreadable: {exc}") from exc
     return info
-
-
-@contextmanager
-def _open(path: Path | str) -> Iterator[rasterio.io.DatasetReader]:
-    """Open a raster file, or a remote COG (with `REMOTE_GDAL_OPTIONS` for as long as it is open).
-
-    A raster without georeferencing (radar geometry) is read for its bands; GDAL's warning about it is noise.
-    """
-    with rasterio.Env(**REMOTE_GDAL_OPTIONS) if _is_url(str(path)) else nullcontext():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                ds = rasterio.open(path)
-        except (RasterioError, OSError) as exc:
-            raise NotARasterError(path, str(exc).strip() or type(exc).__name__) from exc
-        with ds:
-            yield ds
 
 
 def projection_fields(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
@@ -267,14 +243,10 @@ def _is_raster(asset: AssetDraft) -> bool:
 
 
 def _is_remote_raster(asset: AssetDraft) -> bool:
-    if asset.href is None or not _is_url(asset.href):
+    if asset.href is None or not is_url(asset.href):
         return False
     media = asset.media_type or ""
     return "image/tiff" in media or asset.href.split("?", 1)[0].lower().endswith(RASTER_SUFFIXES)
-
-
-def _is_url(value: str) -> bool:
-    return value.startswith(("http://", "https://"))
 
 
 def _footprint_key(draft: ItemDraft, rasters: dict[str, RasterInfo]) -> str | None:

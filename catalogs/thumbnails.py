@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio._err import CPLE_BaseError  # GDAL errors raised while reading (not RasterioError subclasses)
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from catalogs.drafts import RasterKind
 from catalogs.errors import NotARasterError
 from catalogs.fsio import atomic_write_bytes
+from catalogs.rasters import open_raster
 
 __all__ = ["CATEGORY_LIMIT", "THUMBNAIL_SIZE", "thumbnail_shape", "write_thumbnail"]
 
@@ -62,13 +62,8 @@ def write_thumbnail(src: Path, dst: Path, *, kind: RasterKind = "auto", max_size
     when ``dst`` cannot be written (its folder must exist).
     """
     src, dst = Path(src), Path(dst)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(src) as dataset:
-                bands = _render(dataset, kind, max_size)
-    except (RasterioError, CPLE_BaseError) as exc:
-        raise NotARasterError(src, str(exc.__cause__ or exc)) from exc
+    with open_raster(src) as dataset:
+        bands = _render(dataset, kind, max_size)
     atomic_write_bytes(dst, _png_bytes(bands))
     return dst
 
