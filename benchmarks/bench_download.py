@@ -40,7 +40,7 @@ def worker(url: str, dest: str, size: int, checksum: str | None) -> int:
     """Download ``url`` into ``dest`` with our Downloader; print one JSON line with what happened."""
     from adapters.base import RemoteFile
     from harvester.downloads import Downloader, DownloadRequest
-    from harvester.http import RetryPolicy, make_client
+    from adapters.http import RetryPolicy, make_client
 
     remote = RemoteFile(url=url, name="blob.bin", size=size, checksum=checksum)
     policy = RetryPolicy(backoff_base=0.05)

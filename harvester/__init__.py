@@ -1,3 +1,5 @@
-"""Orchestration: CLI, config, state, HTTP and downloads, the pipeline, the demo."""
+"""Orchestration: CLI, config, state, downloads, the pipeline, the demo."""
 
-__version__ = "0.1.0"
+from catalogs import __version__
+
+__all__ = ["__version__"]

@@ -41,7 +41,7 @@ from adapters.errors import (
     error_for_response,
 )
 from catalogs.errors import HarvestError
-from harvester.http import RetryPolicy, loggable_url, redact_url, transport_error
+from adapters.http import RetryPolicy, loggable_url, redact_url, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ class _Digests:
 
 
 class Downloader:
-    """Fetches `DownloadRequest` s with ``client`` (from `harvester.http.make_client`).
+    """Fetches `DownloadRequest` s with ``client`` (from `adapters.http.make_client`).
 
     ``concurrency`` bounds the simultaneous transfers of `fetch_all` (the client's pool should allow as
     many connections). ``chunk_size`` is the block size for reading files already on disk (to hash them);

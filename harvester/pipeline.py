@@ -41,7 +41,7 @@ from catalogs.store import BATCH as SEARCH_BATCH
 from catalogs.store import CatalogStore
 from harvester.config import Config, SourceConfig
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult
-from harvester.http import make_client, transport_error
+from adapters.http import make_client, transport_error
 from harvester.progress import NullProgress, Progress
 from harvester.state import DONE_STAGES, STATE_DIR, FileRow, StateDB
 from harvester.work import BuiltItem, build_item, timed

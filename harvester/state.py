@@ -23,7 +23,7 @@ from adapters.base import JobRef, JobState, JobStatus, RemoteFile
 from catalogs.errors import CatalogFormatError, HarvestError, OutputNotWritableError
 from catalogs.fsio import lock_file, unlock_file
 from catalogs.store import STATE_DIR
-from harvester.http import redact_url
+from adapters.http import redact_url
 
 STATE_FILE = "state.sqlite"
 LOCK_FILE = "run.lock"

@@ -15,8 +15,8 @@ import httpx
 
 from adapters.errors import AuthError, ProviderError, error_for_response
 from adapters.hyp3.jobs import MAX_JOBS_PER_REQUEST, batches
-from harvester.auth import BearerToken, CookieSession, netrc_credentials
-from harvester.http import transport_error
+from adapters.auth import BearerToken, CookieSession, netrc_credentials
+from adapters.http import transport_error
 
 log = logging.getLogger(__name__)
 

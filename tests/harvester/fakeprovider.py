@@ -37,7 +37,7 @@ from adapters.simkit import range_response
 from catalogs import stac
 from catalogs.drafts import AssetDraft, ItemDraft
 from catalogs.store import CollectionSpec
-from harvester.auth import BearerToken
+from adapters.auth import BearerToken
 
 PROVIDER = "fakeprov"
 COLLECTION = "fake-backscatter"

@@ -24,7 +24,7 @@ from adapters.simkit import FaultInjector, LoopbackServer, RequestLog
 from catalogs.validate import validate_catalog
 from harvester import pipeline
 from harvester.config import load_config
-from harvester.http import RetryPolicy, make_client
+from adapters.http import RetryPolicy, make_client
 from tests.harvester import crashrun, fakeprovider
 from tests.harvester.conftest import TOKEN
 from tests.harvester.fakeprovider import FakeService

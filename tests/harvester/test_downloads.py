@@ -28,10 +28,10 @@ from adapters.errors import (
     UnsafePathError,
 )
 from adapters.simkit import FaultInjector, LoopbackServer, RequestLog, range_response
-from harvester.auth import BearerToken
+from adapters.auth import BearerToken
 from harvester import downloads
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult, parse_checksum, safe_target
-from harvester.http import RetryPolicy, make_client
+from adapters.http import RetryPolicy, make_client
 
 MARKER = "sig-MARKER-c4a7"
 SIZE = 3 * 1024 * 1024 + 12345

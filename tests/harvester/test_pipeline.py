@@ -18,7 +18,7 @@ from catalogs.cog import validate_cog
 from catalogs.validate import validate_catalog
 from harvester import pipeline
 from harvester.config import parse_config
-from harvester.http import RetryPolicy, make_client
+from adapters.http import RetryPolicy, make_client
 from harvester.state import StateDB, StateLockedError
 from tests.harvester.conftest import FakeServer, fake_config
 from tests.harvester.fakeprovider import COLLECTION, TABLE_COLLECTION

@@ -206,7 +206,7 @@ def test_fetch_filters_by_type_state_and_time(hyp3: Hyp3Server, tmp_path: Path) 
 
 
 def test_submitting_more_than_200_jobs_splits_the_list(hyp3: Hyp3Server) -> None:
-    from harvester.auth import BearerToken
+    from adapters.auth import BearerToken
 
     with httpx.Client() as client:
         api = Hyp3Client(client, hyp3.url, BearerToken(hyp3.sim.token))

@@ -27,7 +27,7 @@ import pytest
 from adapters.hyp3.jobs import API_EXAMPLES
 from catalogs.validate import validate_catalog
 from harvester import pipeline
-from harvester.http import RetryPolicy, make_client
+from adapters.http import RetryPolicy, make_client
 from tests.adapters.hyp3.conftest import CREDENTIAL_VARIABLES, Hyp3Server, hyp3_config
 
 HARVESTER = shutil.which("harvester", path=str(Path(sys.executable).parent))

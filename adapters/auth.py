@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from adapters.errors import AuthError, error_for_response
-from harvester.http import IDEMPOTENT, loggable_url, make_client, raise_for_status, redact_url, transport_error
+from adapters.http import IDEMPOTENT, loggable_url, make_client, raise_for_status, redact_url, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class CookieSession(_RenewingAuth):
     """A session cookie from ``sign_in(client)``, attached to every request; renewed once on a 401.
 
     ``sign_in`` does whatever the provider's sign-in takes with the client it is given (``client``, or a
-    private one from `harvester.http.make_client`) and returns the cookies (`httpx.Cookies` or a mapping).
+    private one from `adapters.http.make_client`) and returns the cookies (`httpx.Cookies` or a mapping).
     It runs lazily, on the first request. Requests that ``sign_in`` itself makes pass through untouched,
     even when this object is the client's default auth.
     """

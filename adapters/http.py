@@ -1,6 +1,8 @@
-"""The harvester's HTTP client: one factory, retries with backoff in a transport, URL redaction.
+"""The provider-facing HTTP toolkit: one client factory, retries with backoff in a transport, URL redaction,
+and the mapping of transport failures and statuses to provider errors.
 
-Every request of the harvester goes through a client made by `make_client`. Its `RetryTransport` retries
+It lives below the engine so that adapters can use it without importing `harvester` (the packages depend
+one way: harvester -> adapters -> catalogs). Every request of the harvester goes through a client made by `make_client`. Its `RetryTransport` retries
 what is worth retrying (connection failures, 429, 5xx) with exponential backoff and full jitter, honouring
 ``Retry-After``; what is left after the retries is the caller's to turn into an error (see
 `raise_for_status` and `transport_error`).
@@ -26,7 +28,7 @@ from adapters.errors import (
     error_for_response,
     retry_after_seconds,
 )
-from harvester import __version__
+from catalogs import __version__
 
 log = logging.getLogger(__name__)
 

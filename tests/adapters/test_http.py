@@ -1,4 +1,4 @@
-"""The HTTP client factory, retries (harvester.http.RetryTransport) and URL redaction."""
+"""The HTTP client factory, retries (adapters.http.RetryTransport) and URL redaction."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from werkzeug.wrappers import Request, Response
 
 from adapters.errors import ProviderUnavailableError, RateLimitedError, RequestRejectedError
 from adapters.simkit import FaultInjector, LoopbackServer
-from harvester import __version__
-from harvester.http import (
+from catalogs import __version__
+from adapters.http import (
     IDEMPOTENT,
     RetryPolicy,
     RetryTransport,
@@ -219,7 +219,7 @@ def test_retries_are_logged_without_query_or_userinfo(waits: list[float], caplog
     script = Script(503, 200)
     with client_for(script, waits) as client:
         client.get(f"http://user:{MARKER}@api.example/files/a.tif?token={MARKER}")
-    retry_lines = [r.getMessage() for r in caplog.records if r.name == "harvester.http"]
+    retry_lines = [r.getMessage() for r in caplog.records if r.name == "adapters.http"]
     assert retry_lines == ["retrying GET http://api.example/files/a.tif after HTTP 503 in 0.50 s (attempt 2 of 5)"]
     assert MARKER not in caplog.text  # httpx's own request lines are redacted too
     assert "token=REDACTED" in caplog.text

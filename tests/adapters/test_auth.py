@@ -1,4 +1,4 @@
-"""Credential flows (harvester.auth): tokens, renewals, no loops, and secrets kept out of reprs, errors and logs."""
+"""Credential flows (adapters.auth): tokens, renewals, no loops, and secrets kept out of reprs, errors and logs."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from werkzeug.wrappers import Request, Response
 
 from adapters.errors import AuthError, ProviderUnavailableError, error_for_response
 from adapters.simkit import FaultInjector, LoopbackServer
-from harvester.auth import (
+from adapters.auth import (
     BasicThenToken,
     BearerToken,
     CookieSession,
     OAuthClientCredentials,
     netrc_credentials,
 )
-from harvester.http import RetryPolicy, make_client
+from adapters.http import RetryPolicy, make_client
 
 SECRET = "pw-MARKER-5e0c1b"  # passwords, client secrets, tokens and cookies all contain it
 USER = "alice"
