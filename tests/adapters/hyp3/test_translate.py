@@ -111,8 +111,10 @@ def test_a_product_with_an_unknown_name_is_a_clear_error(tmp_path: Path) -> None
     archive = tmp_path / "my_product.zip"
     archive.write_bytes(b"")
     record = _record(files=["my_product.zip"])
-    with pytest.raises(BadProductError, match=f"HyP3 job {JOB_ID}: .*my_product.zip"):
+    with pytest.raises(BadProductError) as caught:
         _translate(tmp_path, archive, record)
+    assert str(caught.value) == (f"HyP3 job {JOB_ID}: my_product.zip: not a HyP3 product name: "
+                                 "no known product name at the start of 'my_product.zip'")
 
 
 def test_a_product_without_rasters_is_a_clear_error(tmp_path: Path) -> None:
