@@ -49,6 +49,29 @@ class Clock:
         return self.now
 
 
+GATE_TIMEOUT = 10.0  # seconds a held sign-in waits for its threads before the test fails
+
+
+class Entering(httpx.Auth):
+    """Wraps an auth flow: counts the requests as they enter it, and sets ``all_in`` once ``expected`` have."""
+
+    requires_request_body = True  # as the wrapped renewing flows
+
+    def __init__(self, inner: httpx.Auth, expected: int) -> None:
+        self.inner = inner
+        self.expected = expected
+        self.count = 0
+        self.all_in = threading.Event()
+        self._lock = threading.Lock()
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        with self._lock:
+            self.count += 1
+            if self.count >= self.expected:
+                self.all_in.set()
+        yield from self.inner.auth_flow(request)
+
+
 class Service:
     """A provider with a login endpoint and a data endpoint, behind a MockTransport."""
 
@@ -59,7 +82,8 @@ class Service:
         self.data: list[httpx.Request] = []
         self.refuse_data: list[int] = []  # statuses for the next data requests, whatever the token
         self.refuse_login: int | None = None
-        self.login_delay = 0.0
+        self.login_gate: threading.Event | None = None  # when given, a sign-in is answered only once it is set
+        self.refusals: threading.Barrier | None = None  # when given, a 401 is answered once all its parties are
         self._lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -70,10 +94,13 @@ class Service:
             status = self.refuse_data.pop(0) if self.refuse_data else None
         if status is None:
             status = 200 if request.headers.get("Authorization") == f"Bearer {self.issued[-1]}" else 401
+        if status == 401 and self.refusals is not None:
+            self.refusals.wait(GATE_TIMEOUT)  # BrokenBarrierError when the other refused requests never come
         return httpx.Response(status, json={"ok": status == 200})
 
     def login(self, request: httpx.Request) -> httpx.Response:
-        time.sleep(self.login_delay)
+        if self.login_gate is not None and not self.login_gate.wait(GATE_TIMEOUT):
+            raise AssertionError(f"a sign-in was held {GATE_TIMEOUT} s and the requests it waited for never came")
         with self._lock:
             self.logins.append(request)
             if self.refuse_login:
@@ -261,12 +288,15 @@ def test_oauth_refreshes_once_on_401_and_does_not_loop(client: httpx.Client, ser
 
 
 def test_oauth_is_thread_safe_one_token_request_for_many_threads(client: httpx.Client, service: Service) -> None:
-    service.login_delay = 0.05
-    auth = sentinelhub()
+    # the first sign-in is answered only once all 8 threads have entered the flow: the other 7 are certain to
+    # arrive while it is in progress, whatever the machine's load
+    auth = Entering(sentinelhub(), expected=8)
+    service.login_gate = auth.all_in
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda i: client.get(f"http://sh.example/api/{i}", auth=auth).status_code,
                                  range(16)))
     assert statuses == [200] * 16
+    assert auth.count == 16
     assert len(service.logins) == 1
 
 
@@ -274,10 +304,12 @@ def test_oauth_concurrent_401s_renew_once(client: httpx.Client, service: Service
     auth = sentinelhub()
     client.get("http://sh.example/api", auth=auth)
     service.issued.append("revoked")  # the server no longer accepts the token we hold
-    service.login_delay = 0.02
+    # the six 401s are answered together: every thread is refused with the old token before any renews it
+    service.refusals = threading.Barrier(6)
     with ThreadPoolExecutor(6) as pool:
         statuses = list(pool.map(lambda i: client.get("http://sh.example/api", auth=auth).status_code, range(6)))
     assert statuses == [200] * 6
+    assert len(service.data) == 1 + 6 + 6  # the first request, six refused together, six sent again
     assert len(service.logins) == 2  # the threads refused with the same token share one renewal
 
 
