@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HARVESTER_SHARED_DIR", ROOT.parent / "shared"))
+from catalogs.schemas import SCHEMA_CACHE_ENV, SCHEMA_DIR_ENV
+
+#: real provider samples kept in the repository (where each came from: tests/data/README.md)
+SAMPLES = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The project's shared reference folder (``../shared``), which CI always provides."""
-    if not (SHARED / "samples").is_dir():
-        pytest.fail(f"shared reference folder missing at {SHARED} (set HARVESTER_SHARED_DIR)")
-    return SHARED
-
-
-@pytest.fixture(scope="session")
-def samples(shared_dir: Path) -> Path:
-    return shared_dir / "samples"
-
-
-@pytest.fixture(scope="session")
-def schema_dir(shared_dir: Path) -> Path:
-    return shared_dir / "stac-schemas"
+def samples() -> Path:
+    """The folder of real provider samples: ``hyp3/rtc/``, ``appeears/polygon/``, ``sentinelhub/``."""
+    return SAMPLES
 
 
 @pytest.fixture(autouse=True)
 def _offline_schemas(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Validation in tests uses the shared schema folder and never a user's cache."""
-    if (SHARED / "stac-schemas").is_dir():
-        monkeypatch.setenv("HARVESTER_SCHEMA_DIR", str(SHARED / "stac-schemas"))
-    monkeypatch.setenv("HARVESTER_SCHEMA_CACHE", str(tmp_path_factory.getbasetemp() / "schema-cache"))
+    """Validation in tests uses only the schemas the project and its dependencies bundle: never a schema
+    folder from the environment, never a user's cache."""
+    monkeypatch.delenv(SCHEMA_DIR_ENV, raising=False)
+    monkeypatch.setenv(SCHEMA_CACHE_ENV, str(tmp_path_factory.getbasetemp() / "schema-cache"))

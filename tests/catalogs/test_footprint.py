@@ -300,8 +300,9 @@ def test_not_georeferenced_raster_is_refused(tmp_path: Path) -> None:
         with pytest.raises(NotARasterError, match="not georeferenced") as info:
             raster_footprint(dataset)
     assert info.value.path == str(path)
-    with pytest.raises(NotARasterError, match="S1_lat_rdr.tif"):
+    with pytest.raises(NotARasterError) as info:
         footprint_from_path(path)
+    assert str(info.value) == f"{path}: not a readable raster (not georeferenced)"
     # a CRS without a geotransform is not enough either
     crs_only = write_raster(tmp_path / "crs_only.tif", ones(20, 30), crs="EPSG:4326", transform=None)
     with rasterio.open(crs_only) as dataset:
@@ -311,9 +312,11 @@ def test_not_georeferenced_raster_is_refused(tmp_path: Path) -> None:
 def test_unreadable_file_names_itself(tmp_path: Path) -> None:
     bad = tmp_path / "broken.tif"
     bad.write_bytes(b"II*\x00not really a tiff")
-    with pytest.raises(NotARasterError, match="broken.tif") as info:
+    with pytest.raises(NotARasterError) as info:
         footprint_from_path(bad)
     assert info.value.path == str(bad)
+    # the reason is GDAL's (libtiff's) own, after the message that names the file
+    assert str(info.value).startswith(f"{bad}: not a readable raster (broken.tif: TIFFReadDirectory:")
 
 
 def test_hyp3_rtc_sample(samples: Path) -> None:

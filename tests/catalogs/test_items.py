@@ -236,9 +236,26 @@ def test_unsafe_id_is_refused_before_any_work(tmp_path: Path) -> None:
 
 
 def test_shared_sample_files_are_not_touched(samples: Path, tmp_path: Path) -> None:
+    """The builder reads a raster where it lies, and the pipeline hard-links a valid COG into the item's folder
+    (same inode as the original): either way the original keeps its bytes, size, mode and time, and gets no
+    sidecar (``.aux.xml``) beside it."""
     src = samples / "hyp3" / "rtc" / "rtc_VV.tif"
-    before = hashlib.sha256(src.read_bytes()).hexdigest()
-    copy = tmp_path / "in.tif"
-    shutil.copyfile(src, copy)
-    build(draft(copy), workdir=tmp_path)
-    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+    def state(path: Path) -> tuple[str, int, int, int]:
+        info = path.stat()
+        return hashlib.sha256(path.read_bytes()).hexdigest(), info.st_size, info.st_mode, info.st_mtime_ns
+
+    before, listing = state(src), sorted(p.name for p in src.parent.iterdir())
+
+    def assert_untouched() -> None:
+        assert state(src) == before
+        assert sorted(p.name for p in src.parent.iterdir()) == listing
+
+    (tmp_path / "direct").mkdir()
+    build(draft(src), workdir=tmp_path / "direct")  # the sample itself
+    assert_untouched()
+    placed = tmp_path / "item" / "item-1_VV.tif"
+    placed.parent.mkdir()
+    assert not ensure_cog(src, placed).converted  # a hard link to the sample where the file system allows it
+    build(draft(placed), workdir=placed.parent)
+    assert_untouched()
