@@ -160,7 +160,8 @@ def _harvest(config: object, args: argparse.Namespace) -> int:
 
 def _one_source(args: argparse.Namespace) -> int:
     from adapters import registry
-    from harvester.config import CatalogConfig, Config, ConfigError, RunOptions, parse_source
+    from adapters.base import url_settings
+    from harvester.config import CatalogConfig, Config, ConfigError, RunOptions, check_catalog_path, parse_source
 
     try:
         adapter = registry.get(args.provider)
@@ -171,15 +172,17 @@ def _one_source(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     flags = _source_parser(args, adapter)
     opts = flags.parse_args(args.rest)
+    check_catalog_path(opts.catalog, "--catalog", "command line")
     raw = {"provider": args.provider, "name": opts.name or args.provider, "assets": opts.assets}
     for name in _settings_fields(adapter):
         value = getattr(opts, name)
         if value is not None:
             raw[name] = value
     # a flag given on the command line wins over the environment variable that overrides its setting
-    given = {f.metadata.get("env") for f in dataclasses.fields(adapter.Settings) if f.name in raw}
+    given = {env_name for name, env_name in url_settings(adapter.Settings).items() if name in raw}
     env = {key: value for key, value in os.environ.items() if key not in given}
-    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=env, origin="command line", action=args.action)
+    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=env, origin="command line", action=args.action,
+                          keys=_flag)
     config = Config(CatalogConfig(opts.catalog, opts.title, None, None), RunOptions(), [source])
     _apply_run_flags(config, opts)
     return _harvest(config, args)
@@ -198,12 +201,17 @@ def _source_parser(args: argparse.Namespace, adapter: type) -> argparse.Argument
         help_text = f.metadata.get("help", "")
         if f.metadata.get("env"):
             help_text += f" (env ${f.metadata['env']})"
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, help=help_text.strip())
+        parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text.strip())
     return parser
 
 
 def _settings_fields(adapter: type) -> list[str]:
     return [f.name for f in dataclasses.fields(adapter.Settings)]
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of a settings field."""
+    return f"--{name.replace('_', '-')}"
 
 
 def _status(args: argparse.Namespace) -> int:
