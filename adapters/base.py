@@ -19,6 +19,7 @@ that it can run in another process: it is a ``staticmethod`` and must not touch 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -113,12 +114,22 @@ class SourceInfo:
     action: SourceAction = "auto"
 
 
+def url_settings(settings: type) -> dict[str, str]:
+    """The fields of a ``Settings`` dataclass that say where the provider is, with their environment variable.
+
+    A field declared with ``metadata={"env": "NAME"}`` is a provider URL: the environment variable
+    overrides it, and the configuration refuses a value that is not an absolute http(s) URL with a host.
+    """
+    return {f.name: f.metadata["env"] for f in dataclasses.fields(settings) if f.metadata.get("env")}
+
+
 class Adapter:
     """Base class of provider adapters. Subclasses set the class attributes and override the steps.
 
     ``Settings`` is a dataclass of the provider-specific keys of a source (config file keys or CLI
-    flags); `harvester.config` validates sources against it. A field whose metadata has ``env`` is
-    overridden by that environment variable (provider URLs: ``HYP3_API_URL`` …).
+    flags); `harvester.config` validates sources against it. A field whose metadata has ``env`` is a
+    provider URL (see `url_settings`), overridden by that environment variable (``HYP3_API_URL`` …)
+    and checked to be an absolute http(s) URL.
     """
 
     provider: ClassVar[str]

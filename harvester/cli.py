@@ -9,6 +9,8 @@ import argparse
 import dataclasses
 import logging
 import os
+import shlex
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -80,11 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     for action, text in (("submit", "start new jobs at a provider and harvest them"),
                          ("fetch", "harvest existing jobs of a provider")):
-        cmd = sub.add_parser(action, help=text, add_help=False,
-                             description=f"{text[0].upper()}{text[1:]}, from flags instead of a config file. "
-                                         f"'harvester {action} PROVIDER --help' lists the provider's flags.")
-        cmd.add_argument("provider", help="provider name")
-        cmd.add_argument("rest", nargs=argparse.REMAINDER, help="--catalog DIR and the provider's flags")
+        # no automatic -h: after the provider, --help belongs to the provider's own flags
+        cmd = sub.add_parser(action, help=text, add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+                             usage="%(prog)s PROVIDER --catalog DIR [FLAGS...]",
+                             description=f"{text[0].upper()}{text[1:]}, from flags instead of a config file.")
+        cmd.add_argument("-h", "--help", action=_ProvidersHelp, help="list the providers and how to get their flags")
+        cmd.add_argument("provider", nargs="?", metavar="PROVIDER", help="provider name")
+        cmd.add_argument("rest", nargs=argparse.REMAINDER, metavar="FLAGS",
+                         help="--catalog DIR and the provider's flags")
         cmd.set_defaults(handler=_one_source, action=action, parser=cmd)
 
     simulate = sub.add_parser("simulate", help="run a provider simulator on loopback, for trying things by hand",
@@ -104,9 +109,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _usage_errors() -> tuple[type[Exception], ...]:
     from harvester.config import ConfigError
+    from harvester.serve import ServeError
     from harvester.state import StateLockedError
 
-    return ConfigError, StateLockedError
+    return ConfigError, ServeError, StateLockedError
+
+
+class _ProvidersHelp(argparse.Action):
+    """``harvester submit --help``: the command's help, then every provider and how to get its flags."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        parser.epilog = _providers_text(parser.prog)
+        parser.print_help()
+        parser.exit()
+
+
+def _providers_text(prog: str) -> str:
+    """The providers with one line each, and how to list a provider's flags (adapters are imported here only)."""
+    from adapters import registry
+
+    names = registry.names()
+    width = max((len(name) for name in names), default=0)
+    lines = ["providers:"]
+    for name in names:
+        try:
+            doc = registry.get(name).__doc__ or ""
+        except ImportError as exc:
+            doc = f"(cannot be loaded: {exc})"
+        lines.append(f"  {name.ljust(width)}  {doc.strip().splitlines()[0] if doc.strip() else ''}".rstrip())
+    if not names:
+        lines.append("  (none)")
+    lines.append("")
+    lines.append(f"'{prog} PROVIDER --help' lists a provider's flags.")
+    return "\n".join(lines)
 
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -160,26 +199,29 @@ def _harvest(config: object, args: argparse.Namespace) -> int:
 
 def _one_source(args: argparse.Namespace) -> int:
     from adapters import registry
-    from harvester.config import CatalogConfig, Config, ConfigError, RunOptions, parse_source
+    from adapters.base import url_settings
+    from harvester.config import CatalogConfig, Config, ConfigError, RunOptions, check_catalog_path, parse_source
 
+    if args.provider is None:
+        raise ConfigError(f"{args.parser.prog} needs a provider (one of: {', '.join(registry.names()) or 'none'}); "
+                          f"'{args.parser.prog} --help' says more")
     try:
         adapter = registry.get(args.provider)
     except registry.UnknownProviderError as exc:
-        if args.provider in ("-h", "--help"):
-            args.parser.print_help()
-            return EXIT_OK
         raise ConfigError(str(exc)) from None
     flags = _source_parser(args, adapter)
     opts = flags.parse_args(args.rest)
+    check_catalog_path(opts.catalog, "--catalog", "command line")
     raw = {"provider": args.provider, "name": opts.name or args.provider, "assets": opts.assets}
     for name in _settings_fields(adapter):
         value = getattr(opts, name)
         if value is not None:
             raw[name] = value
     # a flag given on the command line wins over the environment variable that overrides its setting
-    given = {f.metadata.get("env") for f in dataclasses.fields(adapter.Settings) if f.name in raw}
+    given = {env_name for name, env_name in url_settings(adapter.Settings).items() if name in raw}
     env = {key: value for key, value in os.environ.items() if key not in given}
-    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=env, origin="command line", action=args.action)
+    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=env, origin="command line", action=args.action,
+                          keys=_flag)
     config = Config(CatalogConfig(opts.catalog, opts.title, None, None), RunOptions(), [source])
     _apply_run_flags(config, opts)
     return _harvest(config, args)
@@ -198,7 +240,7 @@ def _source_parser(args: argparse.Namespace, adapter: type) -> argparse.Argument
         help_text = f.metadata.get("help", "")
         if f.metadata.get("env"):
             help_text += f" (env ${f.metadata['env']})"
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, help=help_text.strip())
+        parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text.strip())
     return parser
 
 
@@ -206,11 +248,21 @@ def _settings_fields(adapter: type) -> list[str]:
     return [f.name for f in dataclasses.fields(adapter.Settings)]
 
 
+def _flag(name: str) -> str:
+    """The command-line flag of a settings field."""
+    return f"--{name.replace('_', '-')}"
+
+
 def _status(args: argparse.Namespace) -> int:
+    from harvester.config import ConfigError
     from harvester.state import read_jobs
 
+    _catalog_folder(args.dir)
     jobs = read_jobs(args.dir)
     if args.source:
+        sources = sorted({j.source for j in jobs})
+        if args.source not in sources:
+            raise ConfigError(f"no source {args.source} in {args.dir} (sources: {', '.join(sources) or 'none'})")
         jobs = [j for j in jobs if j.source == args.source]
     if not jobs:
         print(f"{args.dir}: no jobs recorded")
@@ -226,6 +278,7 @@ def _status(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from harvester.demo import run_demo
     from harvester.progress import progress_for
+    from harvester.serve import browse_hint
 
     progress = progress_for(quiet=args.quiet > 0)
     try:
@@ -242,7 +295,7 @@ def _demo(args: argparse.Namespace) -> int:
     for failure in summary.failures:
         print(f"  failure: {failure}")
     print(result.report.format().rstrip())
-    print(f"browse: harvester serve {result.root}  (then open STAC Browser on http://127.0.0.1:8000/catalog.json)")
+    print(f"browse: {browse_hint(result.root, _program())}")
     return EXIT_OK if result.report.ok and not summary.failures else EXIT_FAILED
 
 
@@ -277,17 +330,43 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from harvester.serve import make_server, server_url
+    from harvester.serve import browser_link, make_server, root_document, server_url
 
     with make_server(args.dir, args.host, args.port) as server:
         url = server_url(server)
         print(f"serving {args.dir} at {url} (Ctrl-C to stop)", flush=True)
-        print(f"STAC Browser: https://radiantearth.github.io/stac-browser/#/external/{url}catalog.json", flush=True)
+        root = root_document(args.dir)
+        if root:
+            print(f"STAC Browser: {browser_link(url, root)}", flush=True)
+        else:
+            print(f"(no catalog.json or collection.json in {args.dir} for STAC Browser to open)", flush=True)
         try:
-            server.serve_forever()
+            server.serve_forever()  # werkzeug's returns on Ctrl-C
         except KeyboardInterrupt:
             pass
     return EXIT_OK
+
+
+def _catalog_folder(path: Path) -> None:
+    """Refuse, as bad usage, a catalog argument that is missing or not a folder."""
+    if not path.exists():
+        raise CatalogFormatError(f"{path}: no such catalog folder")
+    if not path.is_dir():
+        raise CatalogFormatError(f"{path}: not a folder (give the catalog's folder)")
+
+
+def _program() -> str:
+    """The command that runs this harvester from a shell: ``harvester`` when the PATH finds this one, else
+    the console script's full path (``python3 dev.py demo`` runs .venv/bin/harvester without it on the PATH),
+    or ``python -m harvester.cli``."""
+    script = Path(sys.argv[0])
+    if script.name == "cli.py" and script.parent.name == "harvester":
+        return f"{shlex.quote(sys.executable)} -m harvester.cli"
+    if script.stem == "harvester" and script.is_file():
+        found = shutil.which("harvester")
+        if not (found and Path(found).resolve() == script.resolve()):
+            return shlex.quote(str(script.resolve()))
+    return "harvester"
 
 
 def _setup_logging(level: int) -> None:

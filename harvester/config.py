@@ -22,8 +22,10 @@
     assets = "download"               # or "remote" where the provider supports it
     …                                 # the provider's own keys (its adapter's Settings dataclass)
 
-Every error is a `ConfigError` naming the key (``sources[2].bbox``) and what is wrong with it. Provider
-settings fields with ``metadata={"env": "NAME"}`` are overridden by that environment variable.
+Every error is a `ConfigError` naming the key (``sources[2].bbox``, or the flag ``--bbox``) and what is wrong
+with it. Provider settings fields with ``metadata={"env": "NAME"}`` are provider URLs (`adapters.base.url_settings`):
+that environment variable overrides them, and whatever value they get must be an absolute http(s) URL with a
+host. The catalog path must be a folder, or a path a folder can be made at.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
+from urllib.parse import urlsplit
 
 from adapters import registry
-from adapters.base import Adapter, AssetsMode, SourceAction
+from adapters.base import Adapter, AssetsMode, SourceAction, url_settings
+from adapters.http import redact_url
 from catalogs.errors import HarvestError
 
 
@@ -94,9 +98,10 @@ class SourceConfig:
         """
         settings = _plain(self.settings)
         if dataclasses.is_dataclass(self.settings):
+            urls = url_settings(type(self.settings))
             for f in dataclasses.fields(self.settings):
                 value = getattr(self.settings, f.name)
-                if f.metadata.get("env"):
+                if f.name in urls:
                     settings.pop(f.name, None)
                 elif isinstance(value, Path) and value.is_file():
                     settings[f.name] = {"path": str(value), "sha256": hashlib.sha256(value.read_bytes()).hexdigest()}
@@ -136,6 +141,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
     if not isinstance(catalog_raw, Mapping):
         raise ConfigError(f"{origin}: [catalog] is missing (it needs at least path = \"...\")")
     catalog = parse_dataclass(CatalogConfig, catalog_raw, "catalog", origin=origin, base_dir=base_dir, env={})
+    check_catalog_path(catalog.path, "catalog.path", origin)
     run = parse_dataclass(RunOptions, raw.get("run", {}), "run", origin=origin, base_dir=base_dir, env={})
     _check_run(run, origin)
     sources_raw = raw.get("sources", [])
@@ -150,7 +156,10 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
 
 
 def parse_source(raw: Mapping[str, Any], where: str, *, base_dir: Path, env: Mapping[str, str],
-                 origin: str = "config", action: SourceAction = "auto") -> SourceConfig:
+                 origin: str = "config", action: SourceAction = "auto",
+                 keys: Callable[[str], str] | None = None) -> SourceConfig:
+    """One source from its table (or flags). ``keys`` names a settings field in messages (default:
+    ``where.field``; the command line names its flags)."""
     provider = raw.get("provider")
     if not isinstance(provider, str) or not provider:
         raise ConfigError(f"{origin}: {where}.provider is missing (one of: {', '.join(registry.names()) or 'none'})")
@@ -165,8 +174,40 @@ def parse_source(raw: Mapping[str, Any], where: str, *, base_dir: Path, env: Map
     if not isinstance(name, str):
         raise ConfigError(f"{origin}: {where}.name must be a string")
     specific = {k: v for k, v in raw.items() if k not in _GENERIC_SOURCE_KEYS}
-    settings = parse_dataclass(adapter.Settings, specific, where, origin=origin, base_dir=base_dir, env=env)
+    settings = parse_dataclass(adapter.Settings, specific, where, origin=origin, base_dir=base_dir, env=env,
+                               keys=keys)
     return SourceConfig(name, provider, adapter, settings, assets, action)
+
+
+def check_catalog_path(path: Path, key: str, origin: str) -> None:
+    """Refuse a catalog path that is a file, or lies inside one: the catalog is a folder."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{origin}: {key} {path} is a file, not a catalog folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{origin}: {key} {path} is inside {parent}, which is a file, not a folder")
+            return
+
+
+def check_http_url(value: str, key: str, origin: str) -> None:
+    """Refuse anything but an absolute http(s) URL with a host (the message never shows credentials)."""
+    try:
+        parts = urlsplit(value)
+        # .port raises ValueError for a port that is not a number in range
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{origin}: {key} must be an absolute http(s) URL such as https://host/path, "
+                          f"not {_shown_url(value)!r}")
+
+
+def _shown_url(value: str) -> str:
+    try:
+        return redact_url(value)
+    except ValueError:  # not even parseable as a URL: show no part that could hold credentials
+        return value.rpartition("@")[2]
 
 
 def _name_sources(sources: list[SourceConfig], origin: str) -> None:
@@ -200,24 +241,31 @@ def _check_run(run: RunOptions, origin: str) -> None:
 # -- typed parsing of dataclasses (shared by the config file and the CLI flags)
 
 def parse_dataclass(cls: type, raw: Mapping[str, Any], where: str, *, origin: str = "config",
-                    base_dir: Path | None = None, env: Mapping[str, str] | None = None) -> Any:
+                    base_dir: Path | None = None, env: Mapping[str, str] | None = None,
+                    keys: Callable[[str], str] | None = None) -> Any:
     """Build ``cls`` from ``raw``, checking every key and type; strings are accepted for any scalar
-    or list (so CLI flags parse the same way: ``"1,2,3,4"`` is a list, ``"true"`` a bool)."""
+    or list (so CLI flags parse the same way: ``"1,2,3,4"`` is a list, ``"true"`` a bool). Fields that
+    are provider URLs (`adapters.base.url_settings`) must be absolute http(s) URLs, wherever they came
+    from. ``keys`` names a field in messages (default: ``where.field``)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{origin}: {where} must be a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    urls = url_settings(cls)
     _only_keys(raw, set(fields), where, origin)
     values: dict[str, Any] = {}
     for name, f in fields.items():
-        key = f"{where}.{name}" if where else name
+        key = keys(name) if keys else f"{where}.{name}" if where else name
         env_name = f.metadata.get("env")
         if env and env_name and env.get(env_name):
-            values[name] = coerce(hints[name], env.get(env_name), f"{key} (from ${env_name})", origin, base_dir)
+            key = f"{key} (from ${env_name})"
+            values[name] = coerce(hints[name], env.get(env_name), key, origin, base_dir)
         elif name in raw:
             values[name] = coerce(hints[name], raw[name], key, origin, base_dir)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{origin}: {key} is required")
+        if name in urls and isinstance(values.get(name), str):
+            check_http_url(values[name], key, origin)
     try:
         obj = cls(**values)
     except (ValueError, TypeError) as exc:  # the dataclass's own checks (__post_init__)

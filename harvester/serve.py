@@ -1,32 +1,54 @@
-"""A read-only static HTTP server for a catalog folder, for STAC Browser and COG viewers.
+"""A read-only HTTP server for a catalog folder, for STAC Browser and COG viewers: a small WSGI app on werkzeug.
 
-It adds what Python's ``http.server`` lacks for that use: permissive CORS (with preflight), byte ranges (COG
-readers fetch tiles by range), ETags, and the media types of our files. It never serves outside the folder
-(``..``, encoded or not, and symlinks that lead out) nor hidden files, such as the ``.harvest/`` state folder
-and the temporary files of writes in progress.
+werkzeug does the HTTP: byte ranges (COG readers fetch tiles by range), ``ETag``/``Last-Modified`` with
+``If-None-Match``/``If-Modified-Since``/``If-Range``, 206 and 416 answers, and the threaded server. On top of
+it this module keeps our policy:
+
+- permissive CORS on every answer, and the preflight (``OPTIONS``);
+- nothing outside the folder (``..``, encoded or not, and symlinks that lead out) and nothing hidden: no path
+  segment starting with ``.``, such as the ``.harvest/`` state folder and the temporary files of writes in
+  progress, even through a symlink;
+- the media types of our files (`catalogs.stac.MEDIA_TYPES`, JSON, GeoJSON...);
+- a ``Range`` header that is not one range of bytes werkzeug can parse (several ranges, another unit, a
+  malformed one) is ignored and the whole file is sent, as RFC 9110 allows; a suffix range longer than the
+  file is the whole file (werkzeug would answer 416 to both);
+- folders: a redirect to the name with a trailing ``/``, then their ``index.html`` or a listing without hidden
+  entries;
+- requests are logged through `logging` (debug), never printed.
+
+It imports nothing of the GDAL stack, so that ``harvester serve`` starts fast.
 """
 
 from __future__ import annotations
 
-import email.utils
 import html
 import logging
 import mimetypes
 import os
-import re
+import shlex
 import socket
-import stat
-from functools import partial
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
-from urllib.parse import quote, unquote, urlsplit
+from typing import Any, Callable
+from urllib.parse import quote
 
-from catalogs.errors import CatalogFormatError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.http import parse_range_header
+from werkzeug.security import safe_join
+from werkzeug.serving import LISTEN_QUEUE, ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.utils import redirect, send_file
+from werkzeug.wrappers import Request, Response
+
+from catalogs.errors import CatalogFormatError, HarvestError
 from catalogs.stac import MEDIA_TYPES
 
 log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+STAC_BROWSER = "https://radiantearth.github.io/stac-browser/#/external/"
+#: the documents STAC Browser can start from, in the order they are looked for
+ROOT_DOCUMENTS = ("catalog.json", "collection.json")
 
 CONTENT_TYPES = {
     **MEDIA_TYPES,
@@ -37,17 +59,19 @@ CONTENT_TYPES = {
     ".csv": "text/csv; charset=utf-8",
     ".md": "text/markdown; charset=utf-8",
 }
+METHODS = ("GET", "HEAD", "OPTIONS")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Range, Content-Length, Accept-Ranges, ETag",
 }
 PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Methods": ", ".join(METHODS),
     "Access-Control-Allow-Headers": "*, Range",
     "Access-Control-Max-Age": "86400",
 }
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CHUNK = 256 * 1024
+
+class ServeError(HarvestError):
+    """The server cannot listen where it was asked to (port in use or out of range, address not ours)."""
 
 
 def content_type(name: str) -> str:
@@ -55,263 +79,220 @@ def content_type(name: str) -> str:
     for suffix, media in CONTENT_TYPES.items():
         if lower.endswith(suffix):
             return media
-    guessed, _ = mimetypes.guess_type(name)
+    guessed, encoding = mimetypes.guess_type(name)
+    if encoding:  # "x.csv.gz" is a gzip file, not a CSV (werkzeug would add a Content-Encoding instead)
+        return "application/octet-stream"
     return guessed or "application/octet-stream"
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
-    """The inclusive byte range a ``Range`` header asks for in a file of ``size`` bytes.
+def range_to_answer(header: str | None, size: int) -> str | None:
+    """The ``Range`` header werkzeug should answer for a file of ``size`` bytes; ``None``: send the whole file.
 
-    Returns ``(first, last)``; ``None`` when the header is to be ignored (not a single ``bytes`` range, or
-    malformed: RFC 9110 says to serve the whole file then); ``False`` when the range cannot be satisfied.
+    A header that is not one well-formed range of bytes (werkzeug's parser: several ranges, another unit, a
+    malformed or reversed range) is ignored, as RFC 9110 allows; werkzeug alone would answer 416. A suffix
+    longer than the file asks for all of it (RFC 9110 14.1.2), which werkzeug would also refuse. Anything else
+    goes to werkzeug as it came: a 206, or a 416 when no byte of it is in the file.
     """
-    match = _RANGE.match(header.strip().replace(" ", ""))
-    if not match:
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
         return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # bytes=-n, the last n bytes
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            return False
-        return max(size - suffix, 0), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
-        return None
-    if start >= size:
-        return False
-    return start, min(end, size - 1)
+    start, _ = parsed.ranges[0]
+    if start < 0 and -start > size:
+        return "bytes=0-"
+    return header
 
 
-class CatalogRequestHandler(BaseHTTPRequestHandler):
-    """Serves the files of one folder, read-only."""
+class CatalogApp:
+    """The WSGI app serving the files of one folder, read-only."""
 
-    protocol_version = "HTTP/1.1"
-    server_version = "stac-harvester"
+    def __init__(self, directory: Path | str) -> None:
+        self.root = os.path.realpath(directory)
 
-    def __init__(self, *args: object, directory: str, **kwargs: object) -> None:
-        self.directory = directory
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.respond(request)
+        except HTTPException as exc:
+            response = exc.get_response(environ)
+        response.headers.update(CORS_HEADERS)
+        return response(environ, start_response)
 
-    # -- plumbing ----------------------------------------------------------------------------------------------
+    def respond(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self.preflight(request)
+        if request.method not in METHODS:
+            raise MethodNotAllowed(valid_methods=list(METHODS))
+        target = self.resolve(request.path)
+        if target is None:
+            raise NotFound()
+        if os.path.isdir(target):
+            if not request.path.endswith("/"):
+                return redirect(quote(request.path) + "/", code=301)
+            index = os.path.join(target, "index.html")
+            if not os.path.isfile(index):
+                return self.listing(target, request.path)
+            target = index
+        if not os.path.isfile(target):
+            raise NotFound()
+        media_type = content_type(target)
+        try:
+            response = send_file(target, self._range_environ(request, target), mimetype=media_type, conditional=True)
+        except OSError:  # gone or unreadable since the checks
+            raise NotFound() from None
+        response.headers["Content-Type"] = media_type  # werkzeug would add a second "; charset=utf-8" to text/*
+        return response
 
-    def end_headers(self) -> None:
-        for name, value in CORS_HEADERS.items():
-            self.send_header(name, value)
-        super().end_headers()
+    @staticmethod
+    def _range_environ(request: Request, target: str) -> dict[str, Any]:
+        """The request's environ with the ``Range`` header werkzeug is to answer (see `range_to_answer`)."""
+        environ = request.environ
+        if "HTTP_RANGE" not in environ:
+            return environ
+        answered = range_to_answer(environ["HTTP_RANGE"], os.path.getsize(target))
+        environ = {key: value for key, value in environ.items() if key != "HTTP_RANGE"}
+        if answered is not None:
+            environ["HTTP_RANGE"] = answered
+        return environ
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        log.debug("%s %s", self.address_string(), format % args)
+    def resolve(self, path: str) -> str | None:
+        """The real path of the file or folder that ``path`` (decoded) names, or ``None`` if it must not be served."""
+        if "\x00" in path or "\\" in path:
+            return None
+        parts = [part for part in path.split("/") if part not in ("", ".")]
+        if any(part.startswith(".") for part in parts):  # hidden, and ".."
+            return None
+        joined = safe_join(self.root, *parts)
+        if joined is None:
+            return None
+        real = os.path.realpath(joined)
+        # where symlinks lead: ".." is out of the folder, another "." name is hidden inside it
+        relative = os.path.relpath(real, self.root)
+        if relative != "." and any(part.startswith(".") for part in Path(relative).parts):
+            return None
+        return real
+
+    def preflight(self, request: Request) -> Response:
+        response = Response(status=204, headers={**PREFLIGHT_HEADERS, "Allow": ", ".join(METHODS)})
+        # Chrome asks before a public page (STAC Browser) may read from loopback (Private Network Access)
+        if request.headers.get("Access-Control-Request-Private-Network") == "true":
+            response.headers["Access-Control-Allow-Private-Network"] = "true"
+        return response
+
+    def listing(self, folder: str, url_path: str) -> Response:
+        try:
+            names = sorted(name for name in os.listdir(folder) if not name.startswith("."))
+        except OSError:
+            raise NotFound() from None
+        entries = []
+        for name in names:
+            shown = name + "/" if os.path.isdir(os.path.join(folder, name)) else name
+            entries.append(f'<li><a href="{quote(shown)}">{html.escape(shown)}</a></li>')
+        title = html.escape(url_path)
+        page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>"
+                f"<body><h1>{title}</h1><ul>{''.join(entries)}</ul></body></html>\n")
+        response = Response(page, mimetype="text/html")
+        response.cache_control.no_cache = True
+        return response
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, logging through our logger (werkzeug's own adds a stderr handler and colours)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug('%s "%s" %s %s', self.address_string(), self.requestline, code, size)
 
-    def _not_found(self) -> None:
-        self.send_error(HTTPStatus.NOT_FOUND)
-
-    def _refuse_method(self) -> None:
-        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
-        self.send_header("Allow", "GET, HEAD, OPTIONS")
-        self.send_header("Content-Length", "0")
-        self.send_header("Connection", "close")  # the request body, if any, is not read
-        self.close_connection = True
-        self.end_headers()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse_method
-
-    # -- paths ------------------------------------------------------------------------------------------------
-
-    def resolve(self) -> Path | None:
-        """The file or folder the request names, or ``None`` if it must not be served."""
-        raw = urlsplit(self.path).path
-        path = unquote(raw, errors="strict") if "%" in raw else raw
-        if "\x00" in path or "\\" in path:
-            return None
-        parts = [part for part in path.split("/") if part not in ("", ".")]
-        if any(part == ".." or part.startswith(".") for part in parts):
-            return None
-        root = os.path.realpath(self.directory)
-        real = os.path.realpath(os.path.join(root, *parts))
-        if real != root and not real.startswith(root + os.sep):
-            return None  # a symlink that leads out of the folder
-        relative = os.path.relpath(real, root)
-        if relative != "." and any(part.startswith(".") for part in Path(relative).parts):
-            return None  # a symlink to a hidden file inside the folder
-        return Path(real)
-
-    # -- methods ----------------------------------------------------------------------------------------------
-
-    def do_OPTIONS(self) -> None:
-        self.send_response(HTTPStatus.NO_CONTENT)
-        for name, value in PREFLIGHT_HEADERS.items():
-            self.send_header(name, value)
-        self.send_header("Allow", "GET, HEAD, OPTIONS")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_HEAD(self) -> None:
-        self._serve(body=False)
-
-    def do_GET(self) -> None:
-        self._serve(body=True)
-
-    def _serve(self, body: bool) -> None:
-        try:
-            target = self.resolve()
-        except UnicodeDecodeError:
-            target = None
-        if target is None:
-            self._not_found()
-            return
-        try:
-            info = target.stat()
-        except OSError:
-            self._not_found()
-            return
-        if stat.S_ISDIR(info.st_mode):
-            if not urlsplit(self.path).path.endswith("/"):
-                self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-                self.send_header("Location", urlsplit(self.path).path + "/")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            index = target / "index.html"
-            if index.is_file():
-                target, info = index, index.stat()
-            else:
-                self._listing(target, body)
-                return
-        if not stat.S_ISREG(info.st_mode):
-            self._not_found()
-            return
-        self._send_file(target, info, body)
-
-    def _send_file(self, target: Path, info: os.stat_result, body: bool) -> None:
-        size = info.st_size
-        etag = f'"{info.st_mtime_ns:x}-{size:x}"'
-        if etag in [tag.strip() for tag in self.headers.get("If-None-Match", "").split(",")]:
-            self.send_response(HTTPStatus.NOT_MODIFIED)
-            self.send_header("ETag", etag)
-            self.end_headers()
-            return
-
-        span: tuple[int, int] | None | bool = None
-        range_header = self.headers.get("Range")
-        if_range = self.headers.get("If-Range")
-        if range_header and (if_range is None or if_range.strip() == etag):
-            span = parse_range(range_header, size)
-        if span is False:
-            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-            self.send_header("Content-Range", f"bytes */{size}")
-            self.send_header("Accept-Ranges", "bytes")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-
-        try:
-            fh = open(target, "rb")
-        except OSError:
-            self._not_found()
-            return
-        with fh:
-            if isinstance(span, tuple):
-                first, last = span
-                self.send_response(HTTPStatus.PARTIAL_CONTENT)
-                self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
-                fh.seek(first)
-                length = last - first + 1
-            else:
-                self.send_response(HTTPStatus.OK)
-                length = size
-            self.send_header("Content-Type", content_type(target.name))
-            self.send_header("Content-Length", str(length))
-            self.send_header("Accept-Ranges", "bytes")
-            self.send_header("ETag", etag)
-            self.send_header("Last-Modified", email.utils.formatdate(info.st_mtime, usegmt=True))
-            self.send_header("Cache-Control", "no-cache")
-            self.end_headers()
-            if body:
-                self._copy(fh, length)
-
-    def _copy(self, fh: BinaryIO, length: int) -> None:
-        remaining = length
-        try:
-            while remaining > 0:
-                block = fh.read(min(_CHUNK, remaining))
-                if not block:
-                    break
-                self.wfile.write(block)
-                remaining -= len(block)
-        except (BrokenPipeError, ConnectionResetError):
-            log.debug("client went away during %s", self.requestline)
-            self.close_connection = True
-        if remaining:  # the file shrank while being sent: the declared length cannot be kept
-            self.close_connection = True
-
-    def _listing(self, folder: Path, body: bool) -> None:
-        try:
-            names = sorted(name for name in os.listdir(folder) if not name.startswith("."))
-        except OSError:
-            self._not_found()
-            return
-        items = []
-        for name in names:
-            shown = name + "/" if (folder / name).is_dir() else name
-            items.append(f'<li><a href="{quote(shown)}">{html.escape(shown)}</a></li>')
-        title = html.escape(unquote(urlsplit(self.path).path))
-        page = (
-            f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>"
-            f"<body><h1>{title}</h1><ul>{''.join(items)}</ul></body></html>\n"
-        ).encode()
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(page)))
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        if body:
-            self.wfile.write(page)
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's name
+        log.log(logging.WARNING if type == "error" else logging.DEBUG, "%s %s", self.address_string(),
+                message % args if args else message)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class CatalogServer(ThreadedWSGIServer):
+    """werkzeug's threaded WSGI server on a socket we bound (werkzeug's own binding prints and exits)."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's name
+        log.log(logging.WARNING if type == "error" else logging.DEBUG, message, *args)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.error("error while serving %s", client_address, exc_info=True)
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+def make_server(directory: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> CatalogServer:
+    """A threaded HTTP server for ``directory``, bound but not yet serving (call ``serve_forever``).
 
-
-def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
-    """A threading HTTP server for ``directory``, bound but not yet serving (call ``serve_forever``).
-
-    ``port=0`` picks a free port; the real one is ``server.server_address[1]``.
+    ``port=0`` picks a free port; the real one is ``server.server_address[1]``. Raises `CatalogFormatError`
+    when ``directory`` is not a folder and `ServeError` when it cannot listen on ``host:port``.
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise CatalogFormatError(f"{directory}: not a folder, nothing to serve")
-    handler = partial(CatalogRequestHandler, directory=os.path.realpath(directory))
-    server_class = _Server6 if ":" in host else _Server
-    return server_class((host, port), handler)
+        problem = "no such folder" if not directory.exists() else "not a folder"
+        raise CatalogFormatError(f"{directory}: {problem}, nothing to serve")
+    listener = _listen(host, port)
+    try:
+        return CatalogServer(host, listener.getsockname()[1], CatalogApp(directory), _RequestHandler,
+                             fd=listener.fileno())
+    finally:
+        listener.close()  # the server listens on its own duplicate of the descriptor
 
 
-def server_url(server: ThreadingHTTPServer) -> str:
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``; `ServeError` saying why not, in the system's words."""
+    where = address(host, port)
+    if not 0 <= port <= 65535:
+        raise ServeError(f"cannot serve on {where}: the port must be 0-65535")
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after Ctrl-C
+        listener.bind((host, port))
+        listener.listen(LISTEN_QUEUE)
+    except OSError as exc:  # in use (EADDRINUSE), not an address of this machine (EADDRNOTAVAIL), no such host
+        listener.close()
+        raise ServeError(f"cannot serve on {where}: {exc.strerror or exc}") from exc
+    return listener
+
+
+def address(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://{address(host, port)}/"
+
+
+def server_url(server: ThreadedWSGIServer) -> str:
     host, port = server.server_address[:2]
     if isinstance(host, bytes):
         host = host.decode()
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    return base_url(str(host), int(port))
 
 
-def serve(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def root_document(directory: Path) -> str | None:
+    """The root document STAC Browser should open in ``directory``: its catalog, or a lone collection."""
+    return next((name for name in ROOT_DOCUMENTS if (Path(directory) / name).is_file()), None)
+
+
+def browser_link(url: str, root: str = ROOT_DOCUMENTS[0]) -> str:
+    """The STAC Browser page that opens ``root`` of a catalog served at ``url``."""
+    return f"{STAC_BROWSER}{url}{root}"
+
+
+def browse_hint(directory: Path, program: str = "harvester", root: str = ROOT_DOCUMENTS[0]) -> str:
+    """How to browse ``directory``: the ``serve`` command (``program`` runs the harvester) and the STAC Browser
+    link it prints on its default address."""
+    return (f"{program} serve {shlex.quote(str(directory))}, then open "
+            f"{browser_link(base_url(DEFAULT_HOST, DEFAULT_PORT), root)}")
+
+
+def serve(directory: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Serve ``directory`` until interrupted (Ctrl-C), logging where."""
     with make_server(directory, host, port) as server:
         url = server_url(server)
-        root = next((name for name in ("catalog.json", "collection.json") if (Path(directory) / name).is_file()), "")
+        root = root_document(directory) or ""
         log.info("serving %s at %s%s (Ctrl-C to stop)", directory, url, root)
         if root:
-            log.info("browse: https://radiantearth.github.io/stac-browser/#/external/%s%s", url, root)
+            log.info("browse: %s", browser_link(url, root))
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            log.info("stopped serving %s", directory)
+            pass
+        log.info("stopped serving %s", directory)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from catalogs.errors import CatalogFormatError
-from harvester.serve import make_server, parse_range, server_url
+from harvester.serve import make_server, range_to_answer, server_url
 
 TIF = bytes(range(256)) * 40  # 10,240 bytes whose content says where they are
 CATALOG = {"type": "Catalog", "stac_version": "1.1.0", "id": "c", "description": "d", "links": []}
@@ -43,6 +43,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     (folder / "coll" / "items.parquet").write_bytes(b"PAR1")
     (folder / "coll" / "footprints.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     (folder / "coll" / "empty.bin").write_bytes(b"")
+    (folder / "coll" / "points.csv.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    (folder / "coll" / "item" / "README.txt").write_text("read me")
     (folder / ".harvest").mkdir()
     (folder / ".harvest" / "state.sqlite").write_bytes(b"SQLite format 3\0secret state")
     (folder / ".catalog.json.123.tmp").write_text("{partial")
@@ -53,6 +55,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     os.symlink(outside, folder / "leakdir")
     os.symlink(folder / ".harvest" / "state.sqlite", folder / "state-link")  # inside, but hidden
     os.symlink(folder / "coll" / "item" / "data.tif", folder / "alias.tif")  # inside and visible: fine
+    os.symlink(folder / "coll" / "item" / "data.tif", folder / ".hidden-alias.tif")  # a hidden name: never
 
     server = make_server(folder, port=0)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="test-serve", daemon=True)
@@ -107,6 +110,8 @@ def test_json_with_cors_and_type(served: Served) -> None:
         ("/coll/footprints.geojson", "application/geo+json"),
         ("/coll/item/item.json", "application/json"),
         ("/coll/empty.bin", "application/octet-stream"),
+        ("/coll/points.csv.gz", "application/octet-stream"),  # gzip bytes, not CSV text
+        ("/coll/item/README.txt", "text/plain; charset=utf-8"),
     ],
 )
 def test_content_types(served: Served, path: str, media_type: str) -> None:
@@ -133,6 +138,18 @@ def test_options_preflight(served: Served) -> None:
     headers = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
     assert {"*", "range"} <= headers
     assert response.content == b""
+    assert "access-control-allow-private-network" not in response.headers
+
+
+def test_preflight_lets_a_public_page_read_from_loopback(served: Served) -> None:
+    # what Chrome asks (Private Network Access) before STAC Browser, a public page, reads a loopback server
+    response = httpx.request("OPTIONS", f"{served.base}/catalog.json",
+                             headers={"Origin": "https://radiantearth.github.io", "Access-Control-Request-Method": "GET",
+                                      "Access-Control-Request-Private-Network": "true"})
+
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-private-network"] == "true"
+    assert response.headers["access-control-allow-origin"] == "*"
 
 
 @pytest.mark.parametrize(
@@ -157,15 +174,22 @@ def test_range_requests(served: Served, header: str, first: int, last: int) -> N
     assert response.headers["access-control-allow-origin"] == "*"
 
 
-@pytest.mark.parametrize(
-    ("path", "header"), [("/coll/item/data.tif", "bytes=10240-"), ("/coll/empty.bin", "bytes=-5")]
-)
-def test_unsatisfiable_range(served: Served, path: str, header: str) -> None:
-    response = httpx.get(served.base + path, headers={"Range": header})
+@pytest.mark.parametrize("header", ["bytes=10240-", "bytes=99999-99999"])
+def test_unsatisfiable_range(served: Served, header: str) -> None:
+    response = httpx.get(f"{served.base}/coll/item/data.tif", headers={"Range": header})
 
     assert response.status_code == 416
-    size = (served.folder / path.lstrip("/")).stat().st_size
-    assert response.headers["content-range"] == f"bytes */{size}"
+    assert response.headers["content-range"] == f"bytes */{len(TIF)}"
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_range_of_an_empty_file_is_the_empty_file(served: Served) -> None:
+    # werkzeug ignores ranges of an empty file (RFC 9110 allows ignoring Range): 200 and no bytes
+    response = httpx.get(f"{served.base}/coll/empty.bin", headers={"Range": "bytes=-5"})
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["content-length"] == "0"
 
 
 @pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-5", "bytes=9-2", "bytes=x-y"])
@@ -186,6 +210,12 @@ def test_head_etag_and_if_range(served: Served) -> None:
         again = client.get(f"{served.base}/coll/item/data.tif", headers={"If-None-Match": etag})
         assert again.status_code == 304
         assert again.content == b""
+        assert again.headers["access-control-allow-origin"] == "*"
+        since = client.get(f"{served.base}/coll/item/data.tif",
+                           headers={"If-Modified-Since": head.headers["last-modified"]})
+        assert since.status_code == 304 and since.content == b""
+        other = client.get(f"{served.base}/coll/item/data.tif", headers={"If-None-Match": '"another"'})
+        assert other.status_code == 200 and other.content == TIF
 
         same = client.get(f"{served.base}/coll/item/data.tif", headers={"Range": "bytes=0-9", "If-Range": etag})
         assert same.status_code == 206 and same.content == TIF[:10]
@@ -193,13 +223,16 @@ def test_head_etag_and_if_range(served: Served) -> None:
         assert changed.status_code == 200 and changed.content == TIF
 
 
-def test_keep_alive_serves_many_ranges_on_one_connection(served: Served) -> None:
+def test_many_ranges_in_a_row_from_one_client(served: Served) -> None:
+    # werkzeug's server closes the connection after each answer (it says so: "Connection: close"), and
+    # http.client, like GDAL's curl, opens the next one by itself
     connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=5)
     try:
         for start in range(0, 4096, 512):
             connection.request("GET", "/coll/item/data.tif", headers={"Range": f"bytes={start}-{start + 511}"})
             response = connection.getresponse()
             assert response.status == 206
+            assert response.getheader("Connection") == "close"
             assert response.read() == TIF[start : start + 512]
     finally:
         connection.close()
@@ -222,6 +255,7 @@ def test_keep_alive_serves_many_ranges_on_one_connection(served: Served) -> None
         "/%2eharvest/state.sqlite",
         "/coll/../.harvest/state.sqlite",
         "/state-link",
+        "/.hidden-alias.tif",
         "/.catalog.json.123.tmp",
         "/catalog.json%00.png",
         "/%ff%fe",
@@ -256,6 +290,22 @@ def test_listing_hides_dotfiles_and_folders_redirect(served: Served) -> None:
     assert 'href="catalog.json"' in listing.text and 'href="coll/"' in listing.text
     assert ".harvest" not in listing.text and ".tmp" not in listing.text
     assert moved.status_code == 301 and moved.headers["location"] == "/coll/"
+    assert moved.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_folder_with_an_index_serves_it(served: Served) -> None:
+    (served.folder / "coll" / "index.html").write_text("<p>collection</p>")
+    response = httpx.get(f"{served.base}/coll/")
+    assert response.status_code == 200
+    assert response.text == "<p>collection</p>"
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_not_found_carries_cors_too(served: Served) -> None:
+    # so that STAC Browser can show the error instead of a CORS failure
+    response = httpx.get(f"{served.base}/coll/nope.json")
+    assert response.status_code == 404
+    assert response.headers["access-control-allow-origin"] == "*"
 
 
 def test_read_only(served: Served) -> None:
@@ -263,6 +313,7 @@ def test_read_only(served: Served) -> None:
         response = httpx.request(method, f"{served.base}/catalog.json", content=b"{}")
         assert response.status_code == 405
         assert response.headers["allow"] == "GET, HEAD, OPTIONS"
+        assert response.headers["access-control-allow-origin"] == "*"
     assert json.loads((served.folder / "catalog.json").read_text()) == CATALOG
 
 
@@ -280,8 +331,11 @@ def test_requests_are_logged_through_logging_not_stderr(
 
 
 def test_server_url_and_bad_folder(tmp_path: Path) -> None:
-    with pytest.raises(CatalogFormatError, match="not a folder"):
+    with pytest.raises(CatalogFormatError, match="missing: no such folder, nothing to serve"):
         make_server(tmp_path / "missing", port=0)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(CatalogFormatError, match="a-file: not a folder, nothing to serve"):
+        make_server(tmp_path / "a-file", port=0)
     with make_server(tmp_path, port=0) as server:
         assert server_url(server) == f"http://127.0.0.1:{server.server_address[1]}/"
 
@@ -289,21 +343,32 @@ def test_server_url_and_bad_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("header", "size", "expected"),
     [
-        ("bytes=0-99", 1000, (0, 99)),
-        ("bytes=990-", 1000, (990, 999)),
-        ("bytes=-10", 1000, (990, 999)),
-        ("bytes = 5 - 6", 1000, (5, 6)),
-        ("bytes=1000-", 1000, False),
-        ("bytes=-0", 1000, False),
-        ("bytes=0-", 0, False),
+        ("bytes=0-99", 1000, "bytes=0-99"),
+        ("bytes=990-", 1000, "bytes=990-"),
+        ("bytes=-10", 1000, "bytes=-10"),
+        ("bytes = 5 - 6", 1000, "bytes = 5 - 6"),
+        ("bytes=1000-", 1000, "bytes=1000-"),  # werkzeug answers 416
+        ("bytes=-1001", 1000, "bytes=0-"),  # a suffix longer than the file is all of it
+        ("bytes=-5", 0, "bytes=0-"),
+        ("bytes=-0", 1000, None),
         ("bytes=-", 1000, None),
         ("bytes=5-4", 1000, None),
         ("bytes=0-1,3-4", 1000, None),
         ("pages=1-2", 1000, None),
     ],
 )
-def test_parse_range(header: str, size: int, expected: object) -> None:
-    assert parse_range(header, size) == expected
+def test_range_to_answer(header: str, size: int, expected: str | None) -> None:
+    assert range_to_answer(header, size) == expected
+
+
+def test_serving_imports_nothing_of_the_gdal_stack() -> None:
+    # `harvester serve` must start fast: no rasterio, numpy or rio-cogeo behind it
+    script = ("import sys, harvester.cli, harvester.serve; "
+              "print(sorted(m for m in ('rasterio', 'rio_cogeo', 'numpy', 'osgeo') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"
 
 
 def test_serve_logs_its_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
