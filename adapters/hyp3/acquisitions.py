@@ -6,8 +6,10 @@ the input granule names carry the time of day (``S1_136231_IW2_20200604T022312_V
 and stop of a scene and its absolute orbit (``S1A_IW_SLC__1SDV_20200203T172103_20200203T172122_031091_...``).
 The sources, in order of preference for each scene:
 
-1. the granules the job names (``job_parameters``: ``granules``, or ``reference``/``secondary``), or the ones
-   the product itself lists (ARIA GUNW: ``/science/radarMetaData/inputSLC/*/L1InputGranules``);
+1. what the product file states of its scene (OPERA RTC-S1: ``/identification``: zero-Doppler start and
+   end, absolute orbit, pass direction); the granules the job names (``job_parameters``: ``granules``, or
+   ``reference``/``secondary``), or the ones the product itself lists (ARIA GUNW:
+   ``/science/radarMetaData/inputSLC/*/L1InputGranules``);
 2. the granules of the product's parameter file (``Reference Granule: ...``);
 3. the granules inside an autoRIFT product name;
 4. the product name.
@@ -16,7 +18,8 @@ A granule is used only when it was acquired within a day of the time the product
 so that a mismatched job record cannot relabel a product. Orbits: the absolute orbit from the granule
 name or the parameter file, the track from it (or from the ESA burst id), the satellite from the granule
 name or else from its orbit number and date (`adapters.hyp3.orbits`). The pass direction comes from the
-parameter file (``Reference Pass Direction``, else ``Heading``) or the product name (GUNW); the looks from
+parameter file (``Reference Pass Direction``, else ``Heading``), the product file (OPERA) or the product
+name (GUNW); the looks from
 the parameter file, else the job's ``looks`` (``20x4`` is 20 range by 4 azimuth looks).
 """
 
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 #: how far a granule's start may be from the time the product name gives for its scene
 MATCH_WINDOW = timedelta(days=1, hours=1)
 GUNW_GRANULES = "science/radarMetaData/inputSLC/{role}/L1InputGranules"
+OPERA_IDENTIFICATION = "identification"
 _LOOKS = re.compile(r"(?P<range>\d+)x(?P<azimuth>\d+)")
 
 
@@ -79,6 +83,16 @@ class Acquisitions:
     @property
     def end(self) -> datetime:
         return max(a.end for a in self.scenes)
+
+
+@dataclass(frozen=True)
+class Identification:
+    """What a product file states about its one scene."""
+
+    start: datetime
+    end: datetime
+    absolute_orbit: int | None = None
+    orbit_state: str | None = None
 
 
 def granule_acquisition(name: str) -> Acquisition | None:
@@ -138,8 +152,38 @@ def read_gunw_granules(path: Path, *, what: str) -> tuple[list[str], list[str]] 
     return (roles[0], roles[1]) if roles[0] and roles[1] else None
 
 
+def read_opera_identification(path: Path, *, what: str) -> Identification | None:
+    """The ``/identification`` datasets of an OPERA RTC-S1 HDF5 file; None when they are not there."""
+    try:
+        with h5netcdf.File(path, "r") as h5:
+            if OPERA_IDENTIFICATION not in h5.groups:
+                return None
+            group = h5[OPERA_IDENTIFICATION]
+
+            def value(key: str) -> Any:
+                if key not in group.variables:
+                    return None
+                raw = group[key][()]
+                return raw.decode() if isinstance(raw, bytes) else raw.item() if hasattr(raw, "item") else raw
+
+            start, end = value("zeroDopplerStartTime"), value("zeroDopplerEndTime")
+            orbit, direction = value("absoluteOrbitNumber"), value("orbitPassDirection")
+    except OSError as exc:
+        raise BadProductError(f"{what}: {path.name}: not a readable HDF5 file ({exc})") from exc
+    try:
+        first, last = datetime.fromisoformat(str(start)), datetime.fromisoformat(str(end))
+    except ValueError:
+        log.warning("%s: %s: no readable zero-Doppler start and end time", what, path.name)
+        return None
+    state = str(direction).lower() if direction is not None else None
+    return Identification(first.astimezone(timezone.utc), last.astimezone(timezone.utc),
+                          orbit if isinstance(orbit, int) and orbit > 0 else None,
+                          state if state in ("ascending", "descending") else None)
+
+
 def describe(product: ProductName, job_parameters: Mapping[str, Any], parameters: ParameterFile | None,
-             input_granules: tuple[Sequence[str], Sequence[str]] | None = None) -> Acquisitions:
+             input_granules: tuple[Sequence[str], Sequence[str]] | None = None,
+             identification: Identification | None = None) -> Acquisitions:
     """The acquisitions of ``product`` from every source at hand (see the module docstring)."""
     pair = product.reference is not None
     named = _named(product, pair)
@@ -148,22 +192,32 @@ def describe(product: ProductName, job_parameters: Mapping[str, Any], parameters
     scenes: list[Acquisition] = []
     for index, role in enumerate(roles):
         expected = named[index]
-        chosen = expected
-        for source, lists in candidates:
-            found = _acquisition(lists[index])
-            if found is None:
-                continue
-            if abs(found.start - expected.start) > MATCH_WINDOW:
-                log.warning("%s: the %s granules of the %s (%s) are not of the product's %s scene (%s): ignored",
-                            product.name, role, source, ", ".join(lists[index]), role, expected.start.date())
-                continue
-            # the track a product name states was read from the scene's metadata: it wins over one derived
-            chosen = replace(found, platform=found.platform or expected.platform,
-                             relative_orbit=expected.relative_orbit or found.relative_orbit)
-            break
+        if identification is not None and not pair and abs(identification.start - expected.start) <= MATCH_WINDOW:
+            chosen = replace(expected, start=identification.start, end=identification.end,
+                             absolute_orbit=identification.absolute_orbit)
+        else:
+            sources = [(source, lists[index]) for source, lists in candidates]
+            chosen = _from_granules(product.name, role, expected, sources)
         scenes.append(_with_orbits(chosen, _parameter_orbit(parameters, role)))
-    return Acquisitions(scenes[0], scenes[1] if pair else None, _orbit_state(product, parameters),
-                        *_looks(parameters, job_parameters))
+    state = _orbit_state(product, parameters) or (identification.orbit_state if identification else None)
+    return Acquisitions(scenes[0], scenes[1] if pair else None, state, *_looks(parameters, job_parameters))
+
+
+def _from_granules(product: str, role: str, expected: Acquisition, sources: list[tuple[str, list[str]]]
+                   ) -> Acquisition:
+    """The scene of the first source whose granules read and fit the name's ``expected`` scene."""
+    for source, names in sources:
+        found = _acquisition(names)
+        if found is None:
+            continue
+        if abs(found.start - expected.start) > MATCH_WINDOW:
+            log.warning("%s: the %s granules of the %s (%s) are not of the product's %s scene (%s): ignored",
+                        product, role, source, ", ".join(names), role, expected.start.date())
+            continue
+        # the track a product name states was read from the scene's metadata: it wins over one derived
+        return replace(found, platform=found.platform or expected.platform,
+                       relative_orbit=expected.relative_orbit or found.relative_orbit)
+    return expected
 
 
 def _named(product: ProductName, pair: bool) -> list[Acquisition]:

@@ -509,7 +509,8 @@ def _opera_rtc(ctx: _Ctx) -> Product:
     mask[valid & (terrain < -2.0)] = 1  # shadow
     mask[valid & (terrain > 2.0)] = 2   # layover
     members[f"{name}_mask.tif"] = _geotiff(mask, grid, nodata=255, layout="cog")
-    members[f"{name}.h5"] = _opera_h5(name, layers, grid, burst)
+    members[f"{name}.h5"] = _opera_h5(name, layers, grid, burst, orbit_on_track(platform, burst.track, burst.time),
+                                      pass_direction(grid.epsg, burst.time).lower())
     members[f"{name}.iso.xml"] = _iso_xml(name, burst, grid)
     members[f"{name}_BROWSE.png"] = _png(_to_byte(_db(np.nan_to_num(layers[co])), valid, -25.0, 0.0))
     return _zip_product(ctx, name, members, [f"{name}_BROWSE.png"], [], {}, burst.time)
@@ -795,13 +796,24 @@ def _gunw_netcdf(name: str, fields: dict[str, np.ndarray], west: float, north: f
     return buffer.getvalue()
 
 
-def _opera_h5(name: str, layers: dict[str, np.ndarray], grid: _Grid, burst: Burst) -> bytes:
-    """A small HDF5 file shaped like the OPERA RTC-S1 one (``/data/<pol>`` at 1/4 resolution, metadata)."""
+def _opera_h5(name: str, layers: dict[str, np.ndarray], grid: _Grid, burst: Burst, orbit: int, direction: str
+              ) -> bytes:
+    """A small HDF5 file shaped like the OPERA RTC-S1 one (``/data/<pol>`` at 1/4 resolution, and the
+    ``/identification`` datasets RTC-S1 writes: burst, orbit, pass direction, zero-Doppler start and end)."""
     buffer = io.BytesIO()
+    start = burst.time + timedelta(microseconds=hash_int(name) % 1_000_000)
     with h5netcdf.File(buffer, "w") as ds:
-        ds.create_group("identification").attrs.update({
-            "productVersion": "1.0", "burstID": f"t{burst.track:03d}_{burst.burst_id:06d}_iw{burst.swath}",
-            "zeroDopplerStartTime": burst.time.isoformat(), "granuleId": name})
+        identification = ds.create_group("identification")
+        for key, value in (("productVersion", "1.0"), ("granuleId", name),
+                           ("burstID", f"t{burst.track:03d}_{burst.burst_id:06d}_iw{burst.swath}"),
+                           ("trackNumber", np.int64(burst.track)), ("absoluteOrbitNumber", np.int64(orbit)),
+                           ("orbitPassDirection", direction), ("lookDirection", "right"),
+                           ("zeroDopplerStartTime", f"{start:%Y-%m-%dT%H:%M:%S.%f}Z"),
+                           ("zeroDopplerEndTime", f"{start + timedelta(seconds=2.758273):%Y-%m-%dT%H:%M:%S.%f}Z")):
+            if isinstance(value, str):
+                identification.create_variable(key, (), dtype=h5py.string_dtype(), data=np.array(value, dtype=object))
+            else:
+                identification.create_variable(key, (), data=value)
         data = ds.create_group("data")
         sample = {pol: values[::4, ::4] for pol, values in layers.items()}
         first = next(iter(sample.values()))

@@ -99,7 +99,8 @@ def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: 
     if job_type == "ARIA_S1_GUNW" and drafts[footprint].path is not None:
         product = _gunw_corner_checked(product, drafts[footprint].path)
     scenes = acquisitions.describe(product, record.get("job_parameters") or {}, _parameter_file(drafts),
-                                   _input_granules(job_type, product_file, files, what))
+                                   _input_granules(job_type, product_file, files, what),
+                                   _identification(job_type, drafts, what))
     properties, extensions = _properties(product, record, job, expires, scenes)
     start, end = scenes.start, scenes.end
     single_time = start == end
@@ -230,6 +231,15 @@ def _input_granules(job_type: str, product_file: RemoteFile, files: Mapping[str,
     if job_type != "ARIA_S1_GUNW" or path is None or not product_file.name.lower().endswith(".nc"):
         return None
     return acquisitions.read_gunw_granules(path, what=what)
+
+
+def _identification(job_type: str, drafts: Mapping[str, AssetDraft], what: str
+                    ) -> acquisitions.Identification | None:
+    """What an OPERA RTC-S1 product's HDF5 file states about its burst."""
+    draft = drafts.get("hdf5")
+    if job_type != "OPERA_RTC_S1" or draft is None or draft.path is None:
+        return None
+    return acquisitions.read_opera_identification(draft.path, what=what)
 
 
 def _gunw_corner_checked(product: ProductName, raster: Path) -> ProductName:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
-from adapters.hyp3.acquisitions import Acquisition, describe, granule_acquisition
+from adapters.hyp3.acquisitions import (
+    Acquisition,
+    Identification,
+    describe,
+    granule_acquisition,
+    read_opera_identification,
+)
 from adapters.hyp3.names import parse_product_name
 from adapters.hyp3.parameters import ParameterFile, parse_parameters
 
@@ -147,3 +156,33 @@ def test_gunw_scenes_come_from_the_granules_it_lists() -> None:
     assert scenes.secondary == Acquisition(utc(2018, 12, 12, 19, 27, 46), utc(2018, 12, 12, 19, 28, 13),
                                            "sentinel-1a", 24988, 66)
     assert scenes.orbit_state == "descending"  # the name's D
+
+
+OPERA = "OPERA_L2_RTC-S1_T035-073251-IW2_20200128T020712Z_20200214T145807Z_S1A_30_v1.0"
+
+
+def _opera_h5(path: Path, **identification: object) -> Path:
+    """An HDF5 file with the ``/identification`` datasets OPERA's RTC-S1 writer creates (strings as bytes)."""
+    with h5py.File(path, "w") as h5:
+        for key, value in identification.items():
+            h5.create_dataset(f"identification/{key}", data=np.bytes_(value) if isinstance(value, str) else value)
+    return path
+
+
+def test_opera_identification_gives_the_burst_span_orbit_and_direction(tmp_path: Path) -> None:
+    h5 = _opera_h5(tmp_path / "opera.h5", absoluteOrbitNumber=30907, trackNumber=35, orbitPassDirection="ascending",
+                   zeroDopplerStartTime="2020-01-28T02:07:12.650178Z", zeroDopplerEndTime="2020-01-28T02:07:15.408451Z")
+    identification = read_opera_identification(h5, what="job x")
+    start = utc(2020, 1, 28, 2, 7, 12).replace(microsecond=650178)
+    end = utc(2020, 1, 28, 2, 7, 15).replace(microsecond=408451)
+    assert identification == Identification(start, end, 30907, "ascending")
+    scenes = describe(parse_product_name(OPERA), {"granules": ["S1_073251_IW2_20200128T020712_VV_2944-BURST"]}, None,
+                      identification=identification)
+    assert scenes.reference == Acquisition(start, end, "sentinel-1a", 30907, 35)
+    assert scenes.orbit_state == "ascending"
+
+
+def test_an_hdf5_file_without_identification_gives_nothing(tmp_path: Path) -> None:
+    assert read_opera_identification(_opera_h5(tmp_path / "other.h5", productVersion="1.0"), what="job x") is None
+    bad_time = _opera_h5(tmp_path / "bad.h5", zeroDopplerStartTime="soon", zeroDopplerEndTime="later")
+    assert read_opera_identification(bad_time, what="job x") is None

@@ -240,6 +240,20 @@ def test_autorift_items_have_cogs_of_each_velocity(mixed: Any) -> None:
         15387, 4491)
 
 
+def test_opera_items_take_the_burst_span_orbit_and_direction_from_their_hdf5(mixed: Any) -> None:
+    opera = next(i for i in _items(mixed["root"]).values() if i.collection_id == "hyp3-opera-rtc-s1")
+    with h5netcdf.File(opera.assets["hdf5"].get_absolute_href(), "r") as h5:
+        facts = {key: h5[f"identification/{key}"][()] for key in (
+            "zeroDopplerStartTime", "zeroDopplerEndTime", "absoluteOrbitNumber", "orbitPassDirection")}
+    text = {key: value.decode() if isinstance(value, bytes) else value for key, value in facts.items()}
+    props = opera.properties
+    assert props["start_datetime"] == text["zeroDopplerStartTime"]  # to the microsecond
+    assert props["end_datetime"] == text["zeroDopplerEndTime"]
+    assert props["sat:absolute_orbit"] == int(text["absoluteOrbitNumber"])
+    assert props["sat:orbit_state"] == text["orbitPassDirection"]
+    assert props["sat:relative_orbit"] == 35 and props["datetime"] == props["start_datetime"]
+
+
 def test_browse_images_inside_the_zip_are_downloaded_once(mixed: Any) -> None:
     gets = mixed["file_gets"]
     for job_id, record in mixed["records"].items():
