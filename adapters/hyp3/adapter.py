@@ -25,7 +25,6 @@ from adapters.hyp3.jobs import load_jobs, same_job, validate_jobs
 from adapters.hyp3.names import UnknownProductNameError, split_file_name
 from adapters.archives import MAX_TOTAL_BYTES
 from catalogs import stac
-from catalogs.drafts import ItemDraft
 from catalogs.store import CollectionSpec
 
 log = logging.getLogger(__name__)

@@ -48,7 +48,7 @@ MAIN_VARIABLES = {
 #: units as netCDF products spell them -> the one spelling the catalog uses
 UNIT_SPELLINGS = {"radians": "rad", "radian": "rad", "degrees": "deg", "degree": "deg"}
 #: how the backscatter of a product with each ``scale`` is expressed
-SCALES = {"power": "power, linear", "amplitude": "amplitude, linear", "decibel": "power, decibels"}
+SCALES = {"power": "linear power", "amplitude": "linear amplitude", "decibel": "power in dB"}
 
 
 def collection_id(job_type: str) -> str:
@@ -206,7 +206,7 @@ def _describe_backscatter(drafts: dict[str, AssetDraft], product: ProductName, j
             draft = drafts[pol]
             draft.title = f"{pol} {radiometry} backscatter ({SCALES[scale]})"
             draft.description = (f"Radiometrically terrain corrected {radiometry} backscatter, {pol} polarization, "
-                                 f"as {SCALES[scale].replace(', ', ' in ')} values")
+                                 f"{SCALES[scale]}")
             if scale == "decibel":
                 draft.fields.setdefault("unit", "dB")
 
@@ -252,9 +252,10 @@ def _gunw_corner_checked(product: ProductName, raster: Path) -> ProductName:
     def near(x: float, y: float) -> bool:
         return west - 1 <= x <= east + 1 and south - 1 <= y <= north + 1
 
-    if not near(lon, lat) and near(lon * 100, lat * 100):
+    whole = float(round(lon * 100)), float(round(lat * 100))  # the field's digits as degrees
+    if not near(lon, lat) and near(*whole):
         log.info("%s: the corner %s is in whole degrees", product.name, product.options["lon_lat"])
-        return replace(product, options={**product.options, "lon": lon * 100, "lat": lat * 100})
+        return replace(product, options={**product.options, "lon": whole[0], "lat": whole[1]})
     return product
 
 
@@ -263,7 +264,6 @@ def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef, ex
     job_type = record.get("job_type") or product.job_type
     props: dict[str, Any] = {}
     extensions = [stac.PROCESSING]
-    pair = scenes.secondary is not None
     first = scenes.scenes[0]
     if product.constellation:
         props["constellation"] = product.constellation
@@ -315,7 +315,7 @@ def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef, ex
     for key, value in sorted(product.options.items()):
         if key not in ("beam_mode", "observation_direction", "relative_orbit", "orbit_state", "version", "software"):
             props[f"hyp3:{key}"] = value
-    if pair and scenes.secondary is not None:
+    if scenes.secondary is not None:  # a pair
         props["hyp3:reference_datetime"] = _iso(scenes.reference.start)
         props["hyp3:secondary_datetime"] = _iso(scenes.secondary.start)
         for role, scene in (("reference", scenes.reference), ("secondary", scenes.secondary)):

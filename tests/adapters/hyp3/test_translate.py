@@ -141,9 +141,8 @@ def test_rtc_times_orbits_and_raster_facts_of_the_real_sample(tmp_path: Path) ->
     assert "sat:orbit_state" not in props  # an RTC product says nothing of its pass direction
     assert stac.SAT in item.stac_extensions
     vv = item.assets["VV"]
-    assert vv.title == "VV gamma0 backscatter (power, linear)" and "unit" not in vv.extra_fields["bands"][0]
-    assert vv.description == ("Radiometrically terrain corrected gamma0 backscatter, VV polarization, "
-                              "as power in linear values")
+    assert vv.title == "VV gamma0 backscatter (linear power)" and "unit" not in vv.extra_fields["bands"][0]
+    assert vv.description == "Radiometrically terrain corrected gamma0 backscatter, VV polarization, linear power"
     assert vv.extra_fields["bands"][0]["raster:sampling"] == "point"  # the real GeoTIFF's AREA_OR_POINT=Point
     assert item.assets["inc_map"].extra_fields["bands"][0]["unit"] == "rad"
     assert {key: item.assets[key].title for key in ("VV-xml", "VH-xml", "inc_map-xml", "ls_map-xml")} == {
@@ -174,13 +173,14 @@ def test_a_decibel_product_says_db(tmp_path: Path) -> None:
     record = _record(files=[archive.name])
     item = _built(tmp_path, archive, record)
     for pol in ("VV", "VH"):
-        assert item.assets[pol].title == f"{pol} gamma0 backscatter (power, decibels)"
+        assert item.assets[pol].title == f"{pol} gamma0 backscatter (power in dB)"
         assert item.assets[pol].extra_fields["bands"][0]["unit"] == "dB"
 
 
 @pytest.mark.parametrize(("corner", "lon", "lat"), [
     ("12768E_00423S", 127.68, -4.23),   # hundredths of a degree: the corner of the grid
     ("00128E_00004S", 128.0, -4.0),     # whole degrees, as some processor versions wrote it: the grid says which
+    ("00129E_00005S", 1.29, -0.05),     # neither fits the grid: read as the name form says
 ])
 def test_the_gunw_corner_is_read_as_the_grid_shows(tmp_path: Path, corner: str, lon: float, lat: float) -> None:
     spec = next(job for job in API_EXAMPLES if job["job_type"] == "ARIA_S1_GUNW")
