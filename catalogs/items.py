@@ -18,7 +18,7 @@ import numpy as np
 import pystac
 import rasterio
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError
 from shapely.geometry import shape
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 #: statistics are computed on a decimated read (overviews when present) of at most this many pixels a side
 STATS_MAX_SIZE = 1024
 RASTER_SUFFIXES = (".tif", ".tiff")
+#: GDAL colour interpretations that are EO common band names (eo v2.0.0 has no name for alpha)
+COMMON_NAMES = {ColorInterp.red: "red", ColorInterp.green: "green", ColorInterp.blue: "blue"}
 
 
 @dataclass
@@ -109,8 +111,10 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
         item.add_link(pystac.Link.from_dict(link))
     if item_proj or any("proj:" in k for a in item.assets.values() for k in a.extra_fields):
         extensions.append(stac.PROJECTION)
-    if any(_has_raster_fields(a) for a in item.assets.values()):
+    if any(_has_band_fields(a, "raster:") for a in item.assets.values()):
         extensions.append(stac.RASTER)
+    if any(_has_band_fields(a, "eo:") for a in item.assets.values()):
+        extensions.append(stac.EO)
     if any("file:size" in a.extra_fields for a in item.assets.values()):
         extensions.append(stac.FILE)
     item.stac_extensions = sorted(set(extensions))
@@ -153,10 +157,18 @@ def projection_fields(ds: rasterio.io.DatasetReader) -> dict[str, Any]:
 
 
 def band_fields(ds: rasterio.io.DatasetReader, *, statistics: bool = True) -> list[dict[str, Any]]:
-    """STAC 1.1 ``bands`` objects: data type, nodata, unit, scale/offset and statistics of each band."""
+    """STAC 1.1 ``bands`` objects: data type, nodata, unit, scale/offset, sampling, colour and statistics of
+    each band.
+
+    As rio-stac does: ``raster:sampling`` is the ``AREA_OR_POINT`` tag (``area`` or ``point``) when the file
+    has one; a band GDAL interprets as red, green or blue gets that ``eo:common_name``, and an alpha band
+    says so in its description (the EO common names have no alpha).
+    """
     tags = ds.tags()
     scale_tag = _float_tag(tags, "scale_factor")
     offset_tag = _float_tag(tags, "add_offset")
+    sampling = tags.get("AREA_OR_POINT", "").lower()
+    colours = ds.colorinterp
     factor = min(1.0, STATS_MAX_SIZE / max(ds.width, ds.height))
     out_shape = (max(1, round(ds.height * factor)), max(1, round(ds.width * factor)))
     bands = []
@@ -164,6 +176,10 @@ def band_fields(ds: rasterio.io.DatasetReader, *, statistics: bool = True) -> li
         band: dict[str, Any] = {}
         if ds.descriptions[i]:
             band["name"] = ds.descriptions[i]
+        if colours[i] in COMMON_NAMES:
+            band["eo:common_name"] = COMMON_NAMES[colours[i]]
+        elif colours[i] is ColorInterp.alpha and not ds.descriptions[i]:
+            band["description"] = "alpha"
         band["data_type"] = ds.dtypes[i]
         if ds.nodatavals[i] is not None:
             band["nodata"] = _nodata(ds.nodatavals[i])
@@ -176,6 +192,8 @@ def band_fields(ds: rasterio.io.DatasetReader, *, statistics: bool = True) -> li
             band["raster:scale"] = scale
         if offset is not None and offset != 0.0:
             band["raster:offset"] = offset
+        if sampling in ("area", "point"):
+            band["raster:sampling"] = sampling
         if not ds.transform.is_identity:
             band["raster:spatial_resolution"] = abs(ds.res[0])
         stats = (_statistics(ds.read(index, out_shape=out_shape, masked=True, resampling=Resampling.nearest))
@@ -266,8 +284,8 @@ def _has_role(draft: ItemDraft, role: str) -> bool:
     return any(role in a.roles for a in draft.assets.values())
 
 
-def _has_raster_fields(asset: pystac.Asset) -> bool:
-    return any(k.startswith("raster:") for band in asset.extra_fields.get("bands", []) for k in band)
+def _has_band_fields(asset: pystac.Asset, prefix: str) -> bool:
+    return any(k.startswith(prefix) for band in asset.extra_fields.get("bands", []) for k in band)
 
 
 def _nodata(value: float) -> float | int | str:

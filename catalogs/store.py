@@ -75,6 +75,8 @@ class CollectionSpec:
     item_assets: dict[str, dict[str, Any]] = field(default_factory=dict)
     stac_extensions: list[str] = field(default_factory=list)
     extra_fields: dict[str, Any] = field(default_factory=dict)
+    #: links beside the structural ones (root, parent, child, item): ``license``, ``about``, ...
+    links: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -439,6 +441,7 @@ class CatalogStore:
         else:
             links += [{"rel": "item", "href": f"./{i}/{i}.json", "type": stac.GEOJSON}
                       for i, _ in self.index.item_ids(cid)]
+        links += spec.get("links", [])
         stats = self.index.stats(cid)
         collection: dict[str, Any] = {
             "type": "Collection",

@@ -471,6 +471,7 @@ class _Harvest:
         spec = adapter.collection(collection_id)
         if self.config.catalog.license:
             spec.license = self.config.catalog.license
+            spec.links = [link for link in spec.links if link.get("rel") != "license"]  # they were the provider's
         self.store.ensure_collection(spec)
         self._collections.add(collection_id)
 

@@ -25,7 +25,6 @@ from adapters.hyp3.jobs import load_jobs, same_job, validate_jobs
 from adapters.hyp3.names import UnknownProductNameError, split_file_name
 from adapters.archives import MAX_TOTAL_BYTES
 from catalogs import stac
-from catalogs.drafts import ItemDraft
 from catalogs.store import CollectionSpec
 
 log = logging.getLogger(__name__)
@@ -38,6 +37,12 @@ REMOTE_READY = ("RTC_GAMMA", "OPERA_RTC_S1")
 ASF = {"name": "Alaska Satellite Facility (ASF) HyP3", "roles": ["processor", "host"],
        "url": "https://hyp3-docs.asf.alaska.edu/"}
 ESA = {"name": "ESA / Copernicus", "roles": ["producer", "licensor"], "url": "https://sentinels.copernicus.eu/"}
+#: HyP3 products are derived from Copernicus Sentinel data and come under its terms (the link the
+#: Planetary Computer's Sentinel-1 collections give for them)
+LICENSE_LINK = {"rel": "license", "href": "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice",
+                "title": "Copernicus Sentinel data terms"}
+DOCS_LINK = {"rel": "about", "href": "https://hyp3-docs.asf.alaska.edu/", "type": "text/html",
+             "title": "HyP3 documentation: product guides"}
 TITLES = {
     "RTC_GAMMA": "HyP3 Sentinel-1 RTC (GAMMA)",
     "INSAR_GAMMA": "HyP3 Sentinel-1 InSAR (GAMMA)",
@@ -195,8 +200,11 @@ class Hyp3Adapter(Adapter):
             extras = [*record.get("browse_images", []), *record.get("thumbnail_images", []),
                       *record.get("logs", [])]
             known = {o.name for o in outputs}
+            if not remote_mode:  # a zipped product holds its browse images: they come with the zip
+                known |= {name for name in map(_file_name, record.get("browse_images", []))
+                          if _zipped_with(name, files)}
             for url in extras:
-                name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+                name = _file_name(url)
                 if name and name not in known:
                     known.add(name)
                     outputs.append(RemoteFile(url, name, optional=True, expires=status.expires,
@@ -215,14 +223,17 @@ def collection_spec(collection_id: str) -> CollectionSpec:
     title = TITLES.get(job_type or "", collection_id)
     return CollectionSpec(
         collection_id,
-        f"{title} products harvested from ASF HyP3 on-demand processing jobs.",
+        f"{title} products harvested from ASF HyP3 on-demand processing jobs. They contain modified "
+        "Copernicus Sentinel data, whose use the Copernicus Sentinel data terms govern.",
         title=title,
         license="other",
         providers=[ESA, ASF],
         keywords=["sentinel-1", "sar", "hyp3", (job_type or "").lower()],
         summaries=["platform", "constellation", "sar:instrument_mode", "sar:polarizations",
-                   "sar:product_type", "sar:frequency_band", "proj:code", "hyp3:job_type"],
-        stac_extensions=[stac.SAR] if job_type != "AUTORIFT" else [],
+                   "sar:product_type", "sar:frequency_band", "sar:looks_range", "sar:looks_azimuth",
+                   "sat:orbit_state", "sat:relative_orbit", "proj:code", "hyp3:job_type"],
+        stac_extensions=[stac.SAR, stac.SAT, stac.PROJECTION],
+        links=[LICENSE_LINK, DOCS_LINK],
     )
 
 
@@ -250,6 +261,17 @@ def _published_files(job: JobRef, entry: Mapping[str, Any], record: Mapping[str,
              for suffix in suffixes]
     files.append(RemoteFile(entry["url"], zip_name, entry.get("size"), fetch=False, expires=expires))
     return files
+
+
+def _file_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def _zipped_with(name: str, files: list[Mapping[str, Any]]) -> bool:
+    """Whether a browse image is also inside the product zip: HyP3 zips hold ``<product name>*.png``."""
+    return any(str(entry.get("filename", "")).lower().endswith(".zip")
+               and name.startswith(str(entry["filename"])[: -len(".zip")]) and name.lower().endswith(".png")
+               for entry in files)
 
 
 def _time(value: Any) -> datetime | None:

@@ -29,13 +29,17 @@ class AssetRule:
 
 
 BACKSCATTER = ("VV", "VH", "HH", "HV")
+#: the files of a shapefile: what each holds, and its media type (IANA: vnd.shp, vnd.shx, vnd.dbf; WKT text)
+SHAPEFILE_PARTS = {".shp": ("geometry", "application/vnd.shp"), ".shx": ("index", "application/vnd.shx"),
+                   ".dbf": ("attributes", "application/vnd.dbf"), ".prj": ("projection", stac.TEXT)}
 
 #: GeoTIFF suffix stem (between "_" and ".tif") -> (title, roles, kind, unit)
 _RASTERS: dict[str, tuple[str, tuple[str, ...], RasterKind, str | None]] = {
     "rgb": ("RGB colour decomposition", ("visual",), "continuous", None),
     "area": ("Scattering area", ("metadata",), "continuous", "m^2"),
     "dem": ("Digital elevation model", ("metadata", "dem"), "continuous", "m"),
-    "inc_map": ("Incidence angle map", ("metadata", "local-incidence-angle"), "continuous", None),
+    "inc_map": ("Incidence angle map", ("metadata", "local-incidence-angle"), "continuous", "rad"),
+    "inc_map_ell": ("Ellipsoidal incidence angle map", ("metadata", "incidence-angle"), "continuous", "rad"),
     "ls_map": ("Layover/shadow mask", ("metadata", "data-mask"), "mask", None),
     "mask": ("Layover/shadow mask", ("metadata", "data-mask"), "mask", None),
     "amp": ("Amplitude", ("data", "amplitude"), "continuous", None),
@@ -80,8 +84,12 @@ def describe(suffix: str) -> AssetRule:
     if lower.endswith(".log"):
         return AssetRule("log", "Processing log", ("metadata",), media_type=stac.TEXT)
     if lower.endswith(".xml"):
-        base = stem[: -len(".xml")].replace(".tif", "")
-        return AssetRule(_key(base, "xml"), "Metadata (XML)", ("metadata",), media_type=stac.XML)
+        described = stem[: -len(".xml")]  # "VV.tif" (ArcGIS metadata of a raster), "iso" (ISO 19115-2)
+        if described.lower() == "iso":
+            return AssetRule("iso-xml", "Metadata (ISO 19115-2 XML)", ("metadata",), media_type=stac.XML)
+        title = describe("_" + described).title if "." in described else None
+        return AssetRule(_key(described.replace(".tif", ""), "xml"),
+                         f"Metadata (XML): {title}" if title else "Metadata (XML)", ("metadata",), media_type=stac.XML)
     if lower.endswith(".nc"):
         return AssetRule("netcdf", "Product (netCDF)", ("data",), media_type=stac.NETCDF)
     if lower.endswith(".h5"):
@@ -90,6 +98,11 @@ def describe(suffix: str) -> AssetRule:
         return AssetRule("archive", "Product archive (zip)", ("source",), media_type=stac.ZIP)
     if lower.endswith(".kmz"):
         return AssetRule("kmz", "Browse overlay (KMZ)", ("overview",), media_type=stac.KMZ)
+    if lower.endswith(tuple(SHAPEFILE_PARTS)):
+        part = lower.rsplit(".", 1)[-1]
+        what, media = SHAPEFILE_PARTS[f".{part}"]
+        return AssetRule(_key(stem.replace(".", "-"), ""), f"Valid-data outline (shapefile {what})", ("metadata",),
+                         media_type=media)
     if lower.endswith(".json"):
         return AssetRule(_key(stem[: -len(".json")], "json"), "Metadata (JSON)", ("metadata",), media_type=stac.JSON)
     return AssetRule(_key(stem.replace(".", "-"), ""), stem.replace("_", " "), ("metadata",),

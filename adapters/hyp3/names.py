@@ -42,9 +42,10 @@ OPERA_RTC_S1             ``OPERA_L2_RTC-S1_T069-147170-IW1_20231017T134359Z_2023
 - AUTORIFT: ``reference_granule``, ``secondary_granule``, ``version`` ("02"), ``valid_percent`` (int),
   ``its_live_od`` (the name ends in ``_IL_ASF_OD``).
 - ARIA_S1_GUNW: ``orbit_state`` ("ascending"/"descending"), ``observation_direction`` ("left"/"right"),
-  ``relative_orbit``, ``lon_lat`` (raw, e.g. "00121E_00010S"), ``lon``/``lat`` (that field decoded: whole degrees
-  of the south-west corner of the product extent, W and S negative), ``pp`` (raw, a constant of the ARIA name),
-  ``version`` ("3.0.1"). The name holds the reference pass's centre time only: the secondary time is taken to be
+  ``relative_orbit``, ``lon_lat`` (raw, e.g. "00121E_00010S"), ``lon``/``lat`` (that field decoded: hundredths
+  of a degree, ``12771E_00420S`` is 127.71, -4.2; the south-west corner of the product extent, W and S negative;
+  see `adapters.hyp3.translate` for products that wrote whole degrees), ``pp`` (raw, a constant of the ARIA
+  name), ``version`` ("3.0.1"). The name holds the reference pass's centre time only: the secondary time is taken to be
   the same time of day (repeat passes differ by seconds).
 - OPERA_RTC_S1: ``opera_burst_id`` ("T069-147170-IW1"), ``relative_orbit``, ``burst_id``, ``swath``, ``beam_mode``,
   ``processing_time`` (ISO 8601, "Z"), ``version`` ("1.0").
@@ -315,8 +316,8 @@ def _autorift(m: re.Match[str]) -> ProductName:
 
 def _aria_s1_gunw(m: re.Match[str]) -> ProductName:
     # The name gives the reference pass's centre time; the secondary pass is taken at the same time of day.
-    lon = int(m["lon"]) * (-1 if m["east_west"] == "W" else 1)
-    lat = int(m["lat"]) * (-1 if m["north_south"] == "S" else 1)
+    lon = int(m["lon"]) / 100 * (-1 if m["east_west"] == "W" else 1)
+    lat = int(m["lat"]) / 100 * (-1 if m["north_south"] == "S" else 1)
     return _pair(
         "ARIA_S1_GUNW", m, _utc(m["reference"] + m["time"], _DATE + "%H%M%S"),
         _utc(m["secondary"] + m["time"], _DATE + "%H%M%S"),
@@ -327,8 +328,8 @@ def _aria_s1_gunw(m: re.Match[str]) -> ProductName:
             "observation_direction": {"L": "left", "R": "right"}[m["look"]],
             "relative_orbit": int(m["track"]),
             "lon_lat": m["lon_lat"],
-            "lon": float(lon),
-            "lat": float(lat),
+            "lon": lon,
+            "lat": lat,
             "pp": m["pp"],
             "version": m["version"].replace("_", "."),
         },

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import h5netcdf
+import h5py
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
@@ -56,6 +57,9 @@ LANDSAT_C2 = re.compile(
 
 _LOOKS_SPACING = {"20x4": 80, "10x2": 40, "5x1": 20}
 _WAVELENGTH = 0.05546576  # Sentinel-1 C band, m
+#: Sentinel-1 units: launch, and the offset of their track numbers (track = (absolute orbit - offset) % 175 + 1)
+_S1_UNITS = {"S1A": (datetime(2014, 4, 3, 21, 2), 73), "S1B": (datetime(2016, 4, 25, 21, 2), 27)}
+_ORBIT_SECONDS = 12 * 86_400 / 175
 
 
 @dataclass
@@ -140,6 +144,38 @@ def granule_date(name: str) -> datetime:
     if (m := LANDSAT_C2.match(name)) is not None:
         return datetime.strptime(m["date"], "%Y%m%d")
     raise ValueError(f"not a Sentinel-1, Sentinel-2 L1C or Landsat Collection 2 name: {name!r}")
+
+
+def scene_track(scene: S1Scene) -> int:
+    """The relative orbit of a scene, from its absolute orbit."""
+    return (scene.orbit - _S1_UNITS[scene.platform][1]) % 175 + 1
+
+
+def orbit_on_track(unit: str, track: int, when: datetime) -> int:
+    """The absolute orbit ``unit`` flew over ``track`` around ``when`` (its orbit count since launch, moved
+    to the nearest orbit of that track)."""
+    launched, offset = _S1_UNITS[unit]
+    estimate = round(1 + (when - launched).total_seconds() / _ORBIT_SECONDS)
+    shift = (track - ((estimate - offset) % 175 + 1)) % 175
+    return estimate + shift - (175 if shift > 87 else 0)
+
+
+def unit_on_track(track: int, when: datetime) -> str:
+    """Which satellite passed: S1A, or while S1B flew, S1A and S1B on alternate 6-day slots of each track
+    (so that pairs 12 days apart come from one satellite and pairs 6 days apart from both)."""
+    day = when.date()
+    if date(2016, 9, 26) <= day <= date(2021, 12, 23) and (day.toordinal() // 6 + track) % 2:
+        return "S1B"
+    return "S1A"
+
+
+def pass_direction(grid_epsg: int, when: datetime) -> str:
+    """ASCENDING or DESCENDING, as a dawn-dusk orbit sees it: Sentinel-1 crosses the equator northwards at
+    18:00 local solar time, so afternoon and evening passes are ascending (the grid's UTM zone gives the
+    longitude)."""
+    longitude = -183 + 6 * (grid_epsg % 100)
+    local_hours = (when.hour + when.minute / 60 + longitude / 15) % 24
+    return "ASCENDING" if local_hours >= 12 else "DESCENDING"
 
 
 # ---------------------------------------------------------------------------------------------- entry
@@ -295,8 +331,9 @@ def _insar_gamma(ctx: _Ctx) -> Product:
     unw = _phase_colors(fields["unw"] / 4, valid)
     members[f"{name}_color_phase.png"] = _png(color)
     members[f"{name}_unw_phase.png"] = _png(unw)
-    members[f"{name}.txt"] = _insar_parameters(ctx, [ref.name], [sec.name], ref.start, looks, water,
-                                               dem="GLO-30", unwrapping="mcf")
+    orbits = (ref.orbit, sec.orbit)
+    members[f"{name}.txt"] = _insar_parameters(ctx, [ref.name], [sec.name], ref.start, looks, water, orbits,
+                                               pass_direction(grid.epsg, ref.start), dem="GLO-30", unwrapping="mcf")
     members[f"{name}.README.md.txt"] = _readme(name, "GAMMA InSAR product", f"{ref.name}, {sec.name}", [
         f"Looks: {looks}", f"Pixel spacing: {spacing} m", f"Temporal baseline: {days} days",
         f"Water mask applied: {water}", f"Phase filter parameter: {ctx.get('phase_filter_parameter', 0.6)}",
@@ -359,9 +396,13 @@ def _isce_product(ctx: _Ctx, name: str, refs: list[Burst], secs: list[Burst], *,
             nodata=None, georef=False)
     unw = _phase_colors(fields["unw"] / 4, valid)
     members[f"{name}_unw_phase.png"] = _png(unw)
+    track = refs[0].track
+    orbits = (orbit_on_track(unit_on_track(track, refs[0].time), track, refs[0].time),
+              orbit_on_track(unit_on_track(track, secs[0].time), track, secs[0].time))
     members[f"{name}.txt"] = _insar_parameters(ctx, [b.name for b in refs], [b.name for b in secs], refs[0].time,
-                                               looks, bool(ctx.get("apply_water_mask", False)),
-                                               dem="GLO_30", unwrapping="snaphu_mcf")
+                                               looks, bool(ctx.get("apply_water_mask", False)), orbits,
+                                               pass_direction(grid.epsg, refs[0].time), dem="GLO_30",
+                                               unwrapping="snaphu_mcf")
     members[f"{name}_README.md.txt"] = _readme(name, "ISCE2 burst InSAR product",
                                                ", ".join(b.name for b in refs + secs), [
         f"Looks: {looks}", f"Pixel spacing: {spacing} m", f"Temporal baseline: {days} days",
@@ -402,29 +443,46 @@ def _aria_gunw(ctx: _Ctx) -> Product:
     earlier, later = dates
     h = hash_int(f"aria-frame/{frame}")
     track = 1 + h % 175
-    direction = "A" if h >> 8 & 1 else "D"
     seconds = (h >> 9) % 86_400
     lon = ((h >> 27) % 36_000) / 100 - 180
     lat = ((h >> 43) % 13_500) / 100 - 60
-    hhmmss = f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
-    lon_text = f"{abs(round(lon * 100)):05d}{'E' if lon >= 0 else 'W'}"
-    lat_text = f"{abs(round(lat * 100)):05d}{'N' if lat >= 0 else 'S'}"
-    name = (f"S1-GUNW-{direction}-R-{track:03d}-tops-{later:%Y%m%d}_{earlier:%Y%m%d}-{hhmmss}-{lon_text}_"
-            f"{lat_text}-PP-{ctx.hex_id.lower()}-v3_0_1")
+    direction = "A" if (seconds / 3600 + lon / 15) % 24 >= 12 else "D"  # see pass_direction
     size = ctx.size(cog=False)
-    fields = _interferogram(ctx, size, (later - earlier).days)
     step = 1 / 1200  # 3 arc seconds
     west, north = round(lon - size * step / 2, 6), round(lat + size * step / 2, 6)
-    nc = _gunw_netcdf(name, fields, west, north, step, frame, later, earlier)
+    south = round(north - size * step, 6)
+    hhmmss = f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
+    # the name's corner: the south-west one of the extent, in hundredths of a degree
+    lon_text = f"{abs(round(west * 100)):05d}{'E' if west >= 0 else 'W'}"
+    lat_text = f"{abs(round(south * 100)):05d}{'N' if south >= 0 else 'S'}"
+    name = (f"S1-GUNW-{direction}-R-{track:03d}-tops-{later:%Y%m%d}_{earlier:%Y%m%d}-{hhmmss}-{lon_text}_"
+            f"{lat_text}-PP-{ctx.hex_id.lower()}-v3_0_1")
+    fields = _interferogram(ctx, size, (later - earlier).days)
+    granules = {role: _frame_slcs(track, datetime.combine(day, datetime.min.time()) + timedelta(seconds=seconds))
+                for role, day in (("reference", later), ("secondary", earlier))}
+    nc = _gunw_netcdf(name, fields, west, north, step, frame, later, earlier, granules)
     color = _phase_colors(fields["wrapped"], fields["valid"], fields["amp"])
     meta = {"product": name, "frame_id": frame, "track": track, "orbit_direction":
             "ascending" if direction == "A" else "descending", "reference_date": later.isoformat(),
-            "secondary_date": earlier.isoformat(), "bbox": [west, round(north - size * step, 6),
-                                                            round(west + size * step, 6), north],
+            "secondary_date": earlier.isoformat(), "bbox": [west, south, round(west + size * step, 6), north],
             "version": "3.0.1", "processing": "ISCE2 topsApp (simulated)"}
     files = {f"{name}.nc": _maybe_truncated(ctx, nc), f"{name}.png": _png(color),
              f"{name}.json": json.dumps(meta, indent=2).encode()}
     return Product(name, f"{name}.nc", files, [f"{name}.png"], [], [])
+
+
+def _frame_slcs(track: int, centre: datetime) -> list[str]:
+    """The two consecutive SLCs (27 s each, 25 s apart) of one pass over a GUNW frame centred at ``centre``."""
+    unit = unit_on_track(track, centre)
+    orbit = orbit_on_track(unit, track, centre)
+    datatake = hash_int(f"{unit}/{orbit}") % 0xFFFFFF
+    names = []
+    for offset in (-26, -1):
+        start = centre + timedelta(seconds=offset)
+        stop = start + timedelta(seconds=27)
+        names.append(f"{unit}_IW_SLC__1SDV_{start:%Y%m%dT%H%M%S}_{stop:%Y%m%dT%H%M%S}_{orbit:06d}_{datatake:06X}_"
+                     f"{hash_int(f'{unit}/{start}') % 0xFFFF:04X}")
+    return names
 
 
 def _opera_rtc(ctx: _Ctx) -> Product:
@@ -451,7 +509,8 @@ def _opera_rtc(ctx: _Ctx) -> Product:
     mask[valid & (terrain < -2.0)] = 1  # shadow
     mask[valid & (terrain > 2.0)] = 2   # layover
     members[f"{name}_mask.tif"] = _geotiff(mask, grid, nodata=255, layout="cog")
-    members[f"{name}.h5"] = _opera_h5(name, layers, grid, burst)
+    members[f"{name}.h5"] = _opera_h5(name, layers, grid, burst, orbit_on_track(platform, burst.track, burst.time),
+                                      pass_direction(grid.epsg, burst.time).lower())
     members[f"{name}.iso.xml"] = _iso_xml(name, burst, grid)
     members[f"{name}_BROWSE.png"] = _png(_to_byte(_db(np.nan_to_num(layers[co])), valid, -25.0, 0.0))
     return _zip_product(ctx, name, members, [f"{name}_BROWSE.png"], [], {}, burst.time)
@@ -699,7 +758,7 @@ def _autorift_netcdf(first: str, second: str, epsg: int, x0: float, y0: float, s
 
 
 def _gunw_netcdf(name: str, fields: dict[str, np.ndarray], west: float, north: float, step: float,
-                 frame: int, reference: date, secondary: date) -> bytes:
+                 frame: int, reference: date, secondary: date, granules: dict[str, list[str]]) -> bytes:
     """An ARIA GUNW-style file: layers in ``/science/grids/data`` on latitude/longitude, EPSG:4326."""
     size = fields["unw"].shape[0]
     valid = fields["valid"]
@@ -708,7 +767,13 @@ def _gunw_netcdf(name: str, fields: dict[str, np.ndarray], west: float, north: f
         ds.attrs.update({"Conventions": "CF-1.6", "title": "ARIA standard product UNW GUNW", "version": "3.0.1",
                          "product_name": name, "frame_id": frame, "reference_date": reference.isoformat(),
                          "secondary_date": secondary.isoformat()})
-        _variable(ds.create_group("science/radarMetaData"), "wavelength", (), np.float64(_WAVELENGTH), units="m")
+        radar = ds.create_group("science/radarMetaData")
+        _variable(radar, "wavelength", (), np.float64(_WAVELENGTH), units="m")
+        for role, names in granules.items():  # the SLCs of each pass, as the real product lists them
+            group = radar.create_group(f"inputSLC/{role}")
+            group.dimensions = {"nSLC": len(names)}
+            group.create_variable("L1InputGranules", ("nSLC",), dtype=h5py.string_dtype(),
+                                  data=np.array(names, dtype=object))
         data = ds.create_group("science/grids/data")
         data.dimensions = {"longitude": size, "latitude": size}
         _variable(data, "longitude", ("longitude",), west + step * (np.arange(size) + 0.5),
@@ -731,13 +796,24 @@ def _gunw_netcdf(name: str, fields: dict[str, np.ndarray], west: float, north: f
     return buffer.getvalue()
 
 
-def _opera_h5(name: str, layers: dict[str, np.ndarray], grid: _Grid, burst: Burst) -> bytes:
-    """A small HDF5 file shaped like the OPERA RTC-S1 one (``/data/<pol>`` at 1/4 resolution, metadata)."""
+def _opera_h5(name: str, layers: dict[str, np.ndarray], grid: _Grid, burst: Burst, orbit: int, direction: str
+              ) -> bytes:
+    """A small HDF5 file shaped like the OPERA RTC-S1 one (``/data/<pol>`` at 1/4 resolution, and the
+    ``/identification`` datasets RTC-S1 writes: burst, orbit, pass direction, zero-Doppler start and end)."""
     buffer = io.BytesIO()
+    start = burst.time + timedelta(microseconds=hash_int(name) % 1_000_000)
     with h5netcdf.File(buffer, "w") as ds:
-        ds.create_group("identification").attrs.update({
-            "productVersion": "1.0", "burstID": f"t{burst.track:03d}_{burst.burst_id:06d}_iw{burst.swath}",
-            "zeroDopplerStartTime": burst.time.isoformat(), "granuleId": name})
+        identification = ds.create_group("identification")
+        for key, value in (("productVersion", "1.0"), ("granuleId", name),
+                           ("burstID", f"t{burst.track:03d}_{burst.burst_id:06d}_iw{burst.swath}"),
+                           ("trackNumber", np.int64(burst.track)), ("absoluteOrbitNumber", np.int64(orbit)),
+                           ("orbitPassDirection", direction), ("lookDirection", "right"),
+                           ("zeroDopplerStartTime", f"{start:%Y-%m-%dT%H:%M:%S.%f}Z"),
+                           ("zeroDopplerEndTime", f"{start + timedelta(seconds=2.758273):%Y-%m-%dT%H:%M:%S.%f}Z")):
+            if isinstance(value, str):
+                identification.create_variable(key, (), dtype=h5py.string_dtype(), data=np.array(value, dtype=object))
+            else:
+                identification.create_variable(key, (), data=value)
         data = ds.create_group("data")
         sample = {pol: values[::4, ::4] for pol, values in layers.items()}
         first = next(iter(sample.values()))
@@ -816,20 +892,24 @@ def _gamma_log(name: str, granule: str) -> bytes:
     return ("\n".join([f"HyP3 RTC_GAMMA processing log for {name}", *lines, "done"]) + "\n").encode()
 
 
-def _insar_parameters(ctx: _Ctx, refs: list[str], secs: list[str], when: datetime, looks: str, water: bool, *,
-                      dem: str, unwrapping: str) -> bytes:
-    """The InSAR parameter file (``<name>.txt``)."""
+def _insar_parameters(ctx: _Ctx, refs: list[str], secs: list[str], when: datetime, looks: str, water: bool,
+                      orbits: tuple[int, int], direction: str, *, dem: str, unwrapping: str) -> bytes:
+    """The InSAR parameter file (``<name>.txt``): granules, pass direction and orbit numbers of both scenes,
+    and a heading that fits the direction (Sentinel-1: about -12 ascending, -165 descending)."""
     rng = ctx.rng("parameters")
     range_looks, azimuth_looks = looks.split("x")
     seconds = when.hour * 3600 + when.minute * 60 + when.second + float(rng.uniform(0, 1))
+    heading = float(rng.uniform(-16, -11)) if direction == "ASCENDING" else float(rng.uniform(-168, -162))
     lines = [
-        f"Reference Granule: {','.join(refs)}",
-        f"Secondary Granule: {','.join(secs)}",
-        f"Reference Pass Direction: {'ASCENDING' if rng.integers(2) else 'DESCENDING'}",
-        f"Reference Orbit Number: {int(rng.integers(1, 60000))}",
+        f"Reference Granule: {', '.join(refs)}",
+        f"Secondary Granule: {', '.join(secs)}",
+        f"Reference Pass Direction: {direction}",
+        f"Reference Orbit Number: {orbits[0]}",
+        f"Secondary Pass Direction: {direction}",
+        f"Secondary Orbit Number: {orbits[1]}",
         f"Baseline: {float(rng.uniform(-150, 150)):.4f}",
         f"UTC time: {seconds:.6f}",
-        f"Heading: {float(rng.uniform(-170, -160)):.10f}",
+        f"Heading: {heading:.10f}",
         "Spacecraft height: 693000.0",
         "Earth radius at nadir: 6337286.638938101",
         "Slant range near: 799732.9308",

@@ -3,32 +3,52 @@
 Runs in a worker process (`Hyp3Adapter.translate`): everything here is a function of the job record and
 the downloaded files, with no network. Two shapes of input:
 
-- download mode: the product archive (a zip, unpacked safely; or a netCDF) plus the browse, thumbnail
-  and log files. Every GeoTIFF becomes an asset keyed by its suffix (the engine makes it a COG); a
-  netCDF product also gets a GeoTIFF of its main variable (autoRIFT ``v``, GUNW ``unwrappedPhase``);
+- download mode: the product archive (a zip, unpacked safely; or a netCDF) plus the thumbnail and log
+  files (browse images are taken from the zip). Every GeoTIFF becomes an asset keyed by its suffix (the
+  engine makes it a COG); a netCDF product also gets GeoTIFFs of its main variables (autoRIFT ``v``,
+  ``vx``, ``vy``; GUNW ``unwrappedPhase``);
 - remote mode (RTC products, which HyP3 publishes as COGs file by file): assets are the published URLs,
   with the item's ``expires`` set to the job's expiration time.
+
+Times, satellites, orbits, pass direction and looks come from `adapters.hyp3.acquisitions` (the job's
+granules, the parameter file, the GUNW's own granule list, the product name).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import rasterio
+
 from adapters.archives import safe_unzip
 from adapters.base import JobRef, JobStatus, RemoteFile
 from adapters.errors import BadProductError
+from adapters.hyp3 import acquisitions
+from adapters.hyp3.acquisitions import Acquisitions
 from adapters.hyp3.assets import BACKSCATTER, FOOTPRINT_PREFERENCE, AssetRule, describe
 from adapters.hyp3.names import JOB_TYPES, ProductName, UnknownProductNameError, split_file_name
+from adapters.hyp3.parameters import ParameterFile, read_parameters
 from adapters.netcdf import variable_to_geotiff
 from catalogs import stac
 from catalogs.drafts import AssetDraft, ItemDraft
 
-#: the variable of a netCDF product that is also written as a GeoTIFF (then COG), by job type
-MAIN_VARIABLE = {"AUTORIFT": ("v", "v", "Velocity magnitude"),
-                 "ARIA_S1_GUNW": ("/science/grids/data/unwrappedPhase", "unwrapped_phase", "Unwrapped phase")}
+log = logging.getLogger(__name__)
+
+#: the variables of a netCDF product that are also written as GeoTIFFs (then COGs): (variable, key, title)
+MAIN_VARIABLES = {
+    "AUTORIFT": (("v", "v", "Velocity magnitude"), ("vx", "vx", "Velocity, x component"),
+                 ("vy", "vy", "Velocity, y component")),
+    "ARIA_S1_GUNW": (("/science/grids/data/unwrappedPhase", "unwrapped_phase", "Unwrapped phase"),),
+}
+#: units as netCDF products spell them -> the one spelling the catalog uses
+UNIT_SPELLINGS = {"radians": "rad", "radian": "rad", "degrees": "deg", "degree": "deg"}
+#: how the backscatter of a product with each ``scale`` is expressed
+SCALES = {"power": "linear power", "amplitude": "linear amplitude", "decibel": "power in dB"}
 
 
 def collection_id(job_type: str) -> str:
@@ -75,14 +95,21 @@ def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: 
     footprint = next((key for key in FOOTPRINT_PREFERENCE if key in drafts), None)
     if footprint is None:
         raise BadProductError(f"{what}: product {product.name} has no georeferenced raster to describe it")
-    _set_units(drafts, product)
-    properties, extensions = _properties(product, record, job, expires)
+    _describe_backscatter(drafts, product, job_type)
+    if job_type == "ARIA_S1_GUNW" and drafts[footprint].path is not None:
+        product = _gunw_corner_checked(product, drafts[footprint].path)
+    scenes = acquisitions.describe(product, record.get("job_parameters") or {}, _parameter_file(drafts),
+                                   _input_granules(job_type, product_file, files, what),
+                                   _identification(job_type, drafts, what))
+    properties, extensions = _properties(product, record, job, expires, scenes)
+    start, end = scenes.start, scenes.end
+    single_time = start == end
     return [ItemDraft(
         id=product.name,
         collection=collection_id(job_type),
-        datetime=product.start if product.start == product.end else None,
-        start_datetime=product.start if product.start != product.end else None,
-        end_datetime=product.end if product.start != product.end else None,
+        datetime=scenes.reference.start if single_time or scenes.secondary is None else None,
+        start_datetime=None if single_time else start,
+        end_datetime=None if single_time else end,
         properties=properties,
         assets=drafts,
         stac_extensions=extensions,
@@ -122,10 +149,9 @@ def _add_product(drafts: dict[str, AssetDraft], product: ProductName, product_fi
         return {entry.rsplit("/", 1)[-1] for entry in unzipped.files}
     elif lower.endswith(".nc"):
         drafts["netcdf"] = AssetDraft(path, roles=("data",), title="Product (netCDF)", media_type=stac.NETCDF)
-        main = MAIN_VARIABLE.get(product.job_type)
-        if main is not None:
-            variable, key, title = main
+        for variable, key, title in MAIN_VARIABLES.get(product.job_type, ()):
             tif = variable_to_geotiff(path, variable, workdir / f"{product.name}_{key}.tif", what=what)
+            _respell_units(tif)
             drafts[key] = AssetDraft(tif, roles=("data",), title=title, kind="continuous")
     else:  # a product published as loose files (OPERA RTC): the GeoTIFF itself
         _add(drafts, *_draft(path, _rule_for(product_file.name, product, None)), product_file.name)
@@ -167,26 +193,96 @@ def _add(drafts: dict[str, AssetDraft], key: str, draft: AssetDraft, name: str) 
     drafts[key] = draft
 
 
-def _set_units(drafts: dict[str, AssetDraft], product: ProductName) -> None:
-    """Backscatter units follow the product's scale (``dB`` when the product is in decibels)."""
-    scale = product.options.get("scale")
+def _describe_backscatter(drafts: dict[str, AssetDraft], product: ProductName, job_type: str) -> None:
+    """Backscatter assets say what they hold: gamma0 or sigma0, in power, amplitude or decibels (``dB``)."""
+    if job_type == "OPERA_RTC_S1":
+        radiometry, scale = "gamma0", "power"  # OPERA RTC-S1 backscatter is gamma0 in linear power
+    else:
+        radiometry, scale = product.options.get("radiometry"), product.options.get("scale")
+    if not isinstance(radiometry, str) or scale not in SCALES:
+        return
     for pol in BACKSCATTER:
-        if pol in drafts and scale == "decibel":
-            drafts[pol].fields.setdefault("unit", "dB")
+        if pol in drafts:
+            draft = drafts[pol]
+            draft.title = f"{pol} {radiometry} backscatter ({SCALES[scale]})"
+            draft.description = (f"Radiometrically terrain corrected {radiometry} backscatter, {pol} polarization, "
+                                 f"{SCALES[scale]}")
+            if scale == "decibel":
+                draft.fields.setdefault("unit", "dB")
 
 
-def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef,
-                expires: datetime | None) -> tuple[dict[str, Any], list[str]]:
+def _respell_units(tif: Path) -> None:
+    """Write the catalog's spelling of a unit (``rad``) into a GeoTIFF made from a netCDF (``radians``)."""
+    with rasterio.open(tif, "r+") as ds:
+        for band, unit in enumerate(ds.units, start=1):
+            if unit and unit.lower() in UNIT_SPELLINGS:
+                ds.set_band_unit(band, UNIT_SPELLINGS[unit.lower()])
+
+
+def _parameter_file(drafts: Mapping[str, AssetDraft]) -> ParameterFile | None:
+    draft = drafts.get("parameters")
+    return read_parameters(draft.path) if draft is not None and draft.path is not None else None
+
+
+def _input_granules(job_type: str, product_file: RemoteFile, files: Mapping[str, Path], what: str
+                    ) -> tuple[list[str], list[str]] | None:
+    """The granules a GUNW product lists inside itself (other products do not)."""
+    path = files.get(product_file.name)
+    if job_type != "ARIA_S1_GUNW" or path is None or not product_file.name.lower().endswith(".nc"):
+        return None
+    return acquisitions.read_gunw_granules(path, what=what)
+
+
+def _identification(job_type: str, drafts: Mapping[str, AssetDraft], what: str
+                    ) -> acquisitions.Identification | None:
+    """What an OPERA RTC-S1 product's HDF5 file states about its burst."""
+    draft = drafts.get("hdf5")
+    if job_type != "OPERA_RTC_S1" or draft is None or draft.path is None:
+        return None
+    return acquisitions.read_opera_identification(draft.path, what=what)
+
+
+def _gunw_corner_checked(product: ProductName, raster: Path) -> ProductName:
+    """The corner of a GUNW name, read as hundredths of a degree, unless the raster shows it is in degrees:
+    products written by some versions of the processor name it in whole degrees (``00121E_00010S``)."""
+    lon, lat = product.options["lon"], product.options["lat"]
+    with rasterio.open(raster) as ds:
+        west, south, east, north = ds.bounds
+
+    def near(x: float, y: float) -> bool:
+        return west - 1 <= x <= east + 1 and south - 1 <= y <= north + 1
+
+    whole = float(round(lon * 100)), float(round(lat * 100))  # the field's digits as degrees
+    if not near(lon, lat) and near(*whole):
+        log.info("%s: the corner %s is in whole degrees", product.name, product.options["lon_lat"])
+        return replace(product, options={**product.options, "lon": whole[0], "lat": whole[1]})
+    return product
+
+
+def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef, expires: datetime | None,
+                scenes: Acquisitions) -> tuple[dict[str, Any], list[str]]:
     job_type = record.get("job_type") or product.job_type
     props: dict[str, Any] = {}
     extensions = [stac.PROCESSING]
+    first = scenes.scenes[0]
     if product.constellation:
         props["constellation"] = product.constellation
-    if len(set(product.platforms)) == 1:
-        props["platform"] = product.platforms[0]
-        designator = INTERNATIONAL_DESIGNATORS.get(product.platforms[0])
+    platforms = {scene.platform for scene in scenes.scenes}
+    platform = platforms.pop() if len(platforms) == 1 else None
+    if platform:
+        props["platform"] = platform
+        designator = INTERNATIONAL_DESIGNATORS.get(platform)
         if designator:
             props["sat:platform_international_designator"] = designator
+        if first.absolute_orbit:
+            props["sat:absolute_orbit"] = first.absolute_orbit
+    track = first.relative_orbit or next((s.relative_orbit for s in scenes.scenes if s.relative_orbit), None)
+    if track:
+        props["sat:relative_orbit"] = track
+    if scenes.orbit_state:
+        props["sat:orbit_state"] = scenes.orbit_state
+    if any(k.startswith("sat:") for k in props):
+        extensions.append(stac.SAT)
     if product.constellation == "sentinel-1" or job_type in ("INSAR_ISCE_BURST", "INSAR_ISCE_MULTI_BURST",
                                                              "ARIA_S1_GUNW"):
         props["sar:instrument_mode"] = str(product.options.get("beam_mode") or "IW")
@@ -198,15 +294,10 @@ def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef,
         if product.pixel_spacing:
             props["sar:pixel_spacing_range"] = product.pixel_spacing
             props["sar:pixel_spacing_azimuth"] = product.pixel_spacing
+        if scenes.looks_range and scenes.looks_azimuth:
+            props["sar:looks_range"] = scenes.looks_range
+            props["sar:looks_azimuth"] = scenes.looks_azimuth
         extensions.append(stac.SAR)
-    relative_orbit = product.options.get("relative_orbit")
-    orbit_state = product.options.get("orbit_state")
-    if isinstance(relative_orbit, int):
-        props["sat:relative_orbit"] = relative_orbit
-    if orbit_state in ("ascending", "descending"):
-        props["sat:orbit_state"] = orbit_state
-    if any(k.startswith("sat:") for k in props):
-        extensions.append(stac.SAT)
     version = product.options.get("version")
     props["processing:software"] = {SOFTWARE.get(job_type, "HyP3"): str(version) if version else "unknown"}
     props["processing:level"] = "L2"
@@ -224,10 +315,12 @@ def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef,
     for key, value in sorted(product.options.items()):
         if key not in ("beam_mode", "observation_direction", "relative_orbit", "orbit_state", "version", "software"):
             props[f"hyp3:{key}"] = value
-    if product.reference is not None:
-        props["hyp3:reference_datetime"] = _iso(product.reference)
-    if product.secondary is not None:
-        props["hyp3:secondary_datetime"] = _iso(product.secondary)
+    if scenes.secondary is not None:  # a pair
+        props["hyp3:reference_datetime"] = _iso(scenes.reference.start)
+        props["hyp3:secondary_datetime"] = _iso(scenes.secondary.start)
+        for role, scene in (("reference", scenes.reference), ("secondary", scenes.secondary)):
+            if scene.absolute_orbit:
+                props[f"hyp3:{role}_absolute_orbit"] = scene.absolute_orbit
     if expires is not None:
         props["expires"] = _iso(expires)
         extensions.append(stac.TIMESTAMPS)

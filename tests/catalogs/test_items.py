@@ -14,6 +14,7 @@ import rasterio
 from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
 
 from catalogs import stac
 from catalogs.cog import ensure_cog, is_cog
@@ -161,6 +162,46 @@ def test_radar_geometry_raster_is_kept_without_geometry(tmp_path: Path) -> None:
     assert item.properties["proj:shape"] == [10, 10]  # from the georeferenced raster, not the first one
     assert "proj:shape" not in item.assets["rdr"].extra_fields
     assert item.assets["rdr"].extra_fields["bands"][0]["data_type"] == "float32"
+
+
+def test_band_sampling_is_the_area_or_point_tag(tmp_path: Path) -> None:
+    grid = Affine(30, 0, 500_000, 0, -30, 6_700_000)
+    point = write_tif(tmp_path / "point.tif", np.ones((20, 20), "float32"), grid, CRS.from_epsg(32633),
+                      AREA_OR_POINT="Point")
+    area = write_tif(tmp_path / "area.tif", np.ones((20, 20), "float32"), grid, CRS.from_epsg(32633),
+                     AREA_OR_POINT="Area")
+    item = build(draft(point, assets={"point": AssetDraft(path=point), "area": AssetDraft(path=area)}),
+                 workdir=tmp_path)
+    assert item.assets["point"].extra_fields["bands"][0]["raster:sampling"] == "point"
+    assert item.assets["area"].extra_fields["bands"][0]["raster:sampling"] == "area"
+    assert stac.RASTER in item.stac_extensions
+    check_valid(item, tmp_path)
+
+
+def test_red_green_blue_bands_get_common_names_and_alpha_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "rgba.tif"
+    profile = {"driver": "GTiff", "height": 32, "width": 32, "count": 4, "dtype": "uint8", "crs": CRS.from_epsg(32633),
+               "transform": Affine(10, 0, 500_000, 0, -10, 6_700_000), "photometric": "RGB", "alpha": "YES"}
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.full((4, 32, 32), 200, "uint8"))
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    grey = write_tif(tmp_path / "grey.tif", np.ones((32, 32), "uint8"), Affine(10, 0, 500_000, 0, -10, 6_700_000),
+                     CRS.from_epsg(32633))
+    item = build(draft(path, assets={"visual": AssetDraft(path=path, roles=("visual",)),
+                                     "grey": AssetDraft(path=grey)}), workdir=tmp_path)
+    bands = item.assets["visual"].extra_fields["bands"]
+    assert [b.get("eo:common_name") for b in bands] == ["red", "green", "blue", None]
+    assert [b.get("description") for b in bands] == [None, None, None, "alpha"]
+    assert not any(k.startswith("eo:") or k == "description" for k in item.assets["grey"].extra_fields["bands"][0])
+    assert stac.EO in item.stac_extensions
+    check_valid(item, tmp_path)
+
+
+def test_no_colour_no_eo_extension(tmp_path: Path) -> None:
+    path = write_tif(tmp_path / "grey.tif", np.ones((32, 32), "float32"), Affine(10, 0, 500_000, 0, -10, 6_700_000),
+                     CRS.from_epsg(32633))
+    item = build(draft(path), workdir=tmp_path)
+    assert stac.EO not in item.stac_extensions
 
 
 def test_real_hyp3_rtc_sample_converts_and_validates(samples: Path, tmp_path: Path) -> None:

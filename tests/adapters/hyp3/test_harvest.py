@@ -6,15 +6,20 @@ import hashlib
 import json
 import logging
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import h5netcdf
 import httpx
 import pystac
 import pytest
 
+from adapters.base import JobRef, SourceInfo
+from adapters.hyp3.adapter import Hyp3Adapter, Hyp3Settings
 from adapters.hyp3.client import Hyp3Client
 from adapters.hyp3.jobs import API_EXAMPLES
+from adapters.hyp3.simproducts import unit_on_track
 from catalogs import stac
 from catalogs.validate import validate_catalog
 from harvester import pipeline
@@ -61,15 +66,19 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Any:
         requests_second = len(log)
         mtimes_after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and ".harvest" not in p.parts}
         published = {}
+        file_gets = dict(sim.file_gets)  # before the GETs below
+        records = {}
         with httpx.Client() as client:  # the simulator's own RTC GeoTIFFs, fetched as a user would
             for job_id in sim.jobs:
                 record = client.get(f"{server.url}/jobs/{job_id}",
                                     headers={"Authorization": f"Bearer {sim.token}"}).json()
+                records[job_id] = record
                 if record["job_type"] == "RTC_GAMMA":
                     base = record["files"][0]["url"][: -len(".zip")]
                     published[record["files"][0]["filename"][: -len(".zip")]] = client.get(f"{base}_VV.tif").content
     return {"root": root, "first": first, "second": second, "posts_first": posts_first,
-            "requests_second": requests_second, "mtimes": (mtimes, mtimes_after), "published": published}
+            "requests_second": requests_second, "mtimes": (mtimes, mtimes_after), "published": published,
+            "file_gets": file_gets, "records": records}
 
 
 def test_every_job_type_lands_in_its_collection_and_validates(mixed: Any) -> None:
@@ -153,6 +162,139 @@ def test_netcdf_items_get_a_cog_of_their_main_variable(mixed: Any) -> None:
     assert gunw.properties["hyp3:reference_datetime"] > gunw.properties["hyp3:secondary_datetime"]
 
 
+def _parameters(item: pystac.Item) -> dict[str, str]:
+    """The item's parameter file (``<name>.txt``) as a dict."""
+    text = Path(item.assets["parameters"].get_absolute_href()).read_text()
+    return dict(line.split(": ", 1) for line in text.splitlines())
+
+
+def _named(items: dict[str, pystac.Item], job_name: str) -> pystac.Item:
+    return next(i for i in items.values() if i.properties.get("hyp3:job_name") == job_name)
+
+
+def test_burst_insar_items_have_the_time_of_day_satellite_and_orbits(mixed: Any) -> None:
+    items = _items(mixed["root"])
+    burst, multi = _named(items, "single-burst-example"), _named(items, "multi-burst-example")
+    # the job's granules S1_136231_IW2_20200604T022312_VV_7C85-BURST ... carry the time of day the name lacks
+    assert (burst.properties["start_datetime"], burst.properties["end_datetime"]) == (
+        "2020-06-04T02:23:12Z", "2020-06-16T02:23:13Z")
+    assert (multi.properties["start_datetime"], multi.properties["end_datetime"]) == (
+        "2020-06-04T02:23:12Z", "2020-06-16T02:23:16Z")
+    unit = unit_on_track(64, datetime(2020, 6, 4, 2, 23, 12))  # the satellite the simulator flew there
+    for item, looks in ((burst, (20, 4)), (multi, (5, 1))):
+        props, parameters = item.properties, _parameters(item)
+        assert props["platform"] == f"sentinel-1{unit[-1].lower()}", item.id
+        assert props["sat:relative_orbit"] == 64  # burst 136231 lies on track 64
+        assert props["sat:absolute_orbit"] == int(parameters["Reference Orbit Number"])  # the earlier scene
+        assert props["hyp3:secondary_absolute_orbit"] == int(parameters["Secondary Orbit Number"])
+        assert props["sat:orbit_state"] == parameters["Reference Pass Direction"].lower()
+        assert (props["sar:looks_range"], props["sar:looks_azimuth"]) == looks
+        assert stac.SAT in item.stac_extensions
+
+
+def test_insar_gamma_items_have_their_satellite_orbits_and_looks(mixed: Any) -> None:
+    items = _items(mixed["root"])
+    minimal, custom = _named(items, "minimal-insar-example"), _named(items, "custom-insar-example")
+    props = minimal.properties
+    # S1A_IW_SLC__1SDV_20200203T172103_20200203T172122_031091_... (reference) and ..._20200110T172104_..._030741_...
+    assert (props["start_datetime"], props["end_datetime"]) == ("2020-01-10T17:21:04Z", "2020-02-03T17:21:22Z")
+    assert props["platform"] == "sentinel-1a" and props["sat:platform_international_designator"] == "2014-016A"
+    assert (props["sat:absolute_orbit"], props["sat:relative_orbit"]) == (30741, 44)
+    assert (props["hyp3:reference_absolute_orbit"], props["hyp3:secondary_absolute_orbit"]) == (31091, 30741)
+    assert props["sat:orbit_state"] == _parameters(minimal)["Reference Pass Direction"].lower()
+    assert (props["sar:looks_range"], props["sar:looks_azimuth"]) == (20, 4)
+    assert (custom.properties["sar:looks_range"], custom.properties["sar:looks_azimuth"]) == (10, 2)
+
+
+def test_gunw_items_take_times_and_orbits_from_the_granules_they_list(mixed: Any) -> None:
+    gunw = next(i for i in _items(mixed["root"]).values() if i.collection_id == "hyp3-aria-s1-gunw")
+    with h5netcdf.File(gunw.assets["netcdf"].get_absolute_href(), "r") as nc:
+        listed = {role: list(nc[f"science/radarMetaData/inputSLC/{role}/L1InputGranules"][...])
+                  for role in ("reference", "secondary")}
+    slcs = [g.decode() if isinstance(g, bytes) else g for names in listed.values() for g in names]
+    starts = sorted(datetime.strptime(g.split("_")[5], "%Y%m%dT%H%M%S") for g in slcs)
+    stops = sorted(datetime.strptime(g.split("_")[6], "%Y%m%dT%H%M%S") for g in slcs)
+    props = gunw.properties
+    assert props["start_datetime"] == f"{starts[0]:%Y-%m-%dT%H:%M:%S}Z"
+    assert props["end_datetime"] == f"{stops[-1]:%Y-%m-%dT%H:%M:%S}Z"
+    assert props["platform"] == {f"sentinel-1{g[2].lower()}" for g in slcs}.pop()
+    _, direction, _, track = gunw.id.split("-")[1:5]
+    assert props["sat:relative_orbit"] == int(track)
+    assert props["sat:orbit_state"] == {"A": "ascending", "D": "descending"}[direction]
+    west, south, _east, _north = props["proj:bbox"]  # EPSG:4326: the grid's corner is the name's, to 0.01 degree
+    assert (props["hyp3:lon"], props["hyp3:lat"]) == (pytest.approx(west, abs=0.005), pytest.approx(south, abs=0.005))
+    assert gunw.assets["unwrapped_phase"].extra_fields["bands"][0]["unit"] == "rad"  # the netCDF says "radians"
+
+
+def test_autorift_items_have_cogs_of_each_velocity(mixed: Any) -> None:
+    autorift = [i for i in _items(mixed["root"]).values() if i.collection_id == "hyp3-autorift"]
+    for item in autorift:
+        for key in ("v", "vx", "vy"):
+            band = item.assets[key].extra_fields["bands"][0]
+            assert item.assets[key].media_type == stac.COG, (item.id, key)
+            assert (band["unit"], band["nodata"], band["data_type"]) == ("m/y", -32767, "int16"), (item.id, key)
+    radar = next(i for i in autorift if i.id.startswith("S1A_"))
+    # an S1A and an S1B scene six days apart over one ground track: no one platform, one track
+    assert "platform" not in radar.properties and radar.properties["sat:relative_orbit"] == 90
+    assert (radar.properties["hyp3:reference_absolute_orbit"], radar.properties["hyp3:secondary_absolute_orbit"]) == (
+        15387, 4491)
+
+
+def test_opera_items_take_the_burst_span_orbit_and_direction_from_their_hdf5(mixed: Any) -> None:
+    opera = next(i for i in _items(mixed["root"]).values() if i.collection_id == "hyp3-opera-rtc-s1")
+    with h5netcdf.File(opera.assets["hdf5"].get_absolute_href(), "r") as h5:
+        facts = {key: h5[f"identification/{key}"][()] for key in (
+            "zeroDopplerStartTime", "zeroDopplerEndTime", "absoluteOrbitNumber", "orbitPassDirection")}
+    text = {key: value.decode() if isinstance(value, bytes) else value for key, value in facts.items()}
+    props = opera.properties
+    assert props["start_datetime"] == text["zeroDopplerStartTime"]  # to the microsecond
+    assert props["end_datetime"] == text["zeroDopplerEndTime"]
+    assert props["sat:absolute_orbit"] == int(text["absoluteOrbitNumber"])
+    assert props["sat:orbit_state"] == text["orbitPassDirection"]
+    assert props["sat:relative_orbit"] == 35 and props["datetime"] == props["start_datetime"]
+
+
+def test_browse_images_inside_the_zip_are_downloaded_once(mixed: Any) -> None:
+    gets = mixed["file_gets"]
+    for job_id, record in mixed["records"].items():
+        archive = record["files"][0]["filename"]
+        assert gets[f"{job_id}/{archive}"] == 1
+        for url in record["browse_images"]:
+            name = url.rsplit("/", 1)[-1]
+            assert gets.get(f"{job_id}/{name}", 0) == (0 if archive.endswith(".zip") else 1), name
+        for url in record["thumbnail_images"]:  # not in the zip: downloaded
+            assert gets[f"{job_id}/{url.rsplit('/', 1)[-1]}"] == 1
+
+
+def test_collections_name_their_license_and_extensions(mixed: Any) -> None:
+    for collection_id in COLLECTIONS:
+        collection = pystac.Collection.from_file(str(mixed["root"] / collection_id / "collection.json"))
+        assert collection.license == "other"
+        assert [link.href for link in collection.links if link.rel == "license"] == [
+            "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice"], collection_id
+        assert {stac.SAR, stac.SAT, stac.PROJECTION} <= set(collection.stac_extensions), collection_id
+        assert collection.summaries.get_range("sat:relative_orbit") is not None, collection_id
+
+
+def test_the_state_records_when_each_job_finished(mixed: Any) -> None:
+    with sqlite3.connect(mixed["root"] / ".harvest" / "state.sqlite") as db:
+        finished = dict(db.execute("SELECT job_id, finished FROM jobs"))
+    assert set(finished) == set(mixed["records"])
+    for job_id, record in mixed["records"].items():
+        end = datetime.fromisoformat(record["execution_started"]) + timedelta(seconds=record["processing_times"][0])
+        assert finished[job_id] == end.astimezone(timezone.utc).isoformat(timespec="seconds"), job_id
+
+
+def test_poll_says_when_a_job_finished(hyp3: Hyp3Server) -> None:
+    record = hyp3.sim.add_job(_rtc("finished-job"))
+    with httpx.Client() as client:
+        status = Hyp3Adapter(Hyp3Settings(url=hyp3.url), client, SourceInfo("finished-job")).poll(
+            JobRef("hyp3", record["job_id"]))
+    started = datetime.fromisoformat(record["execution_started"])
+    assert record["processing_times"][0] > 0
+    assert status.finished == started + timedelta(seconds=record["processing_times"][0])
+
+
 def test_second_run_does_nothing(mixed: Any) -> None:
     second = mixed["second"]
     assert second.ok and second.jobs_skipped == len(API_EXAMPLES)
@@ -182,6 +324,16 @@ def test_fetch_by_name_follows_next_across_pages(hyp3: Hyp3Server, tmp_path: Pat
     assert all("name=svalbard-rtc" in r.query or "start_token=" in r.query for r in listings)
     items = _items(tmp_path / "cat")
     assert {i.properties["hyp3:job_id"] for i in items.values()} == {j["job_id"] for j in posted[:8]}
+
+
+def test_a_catalog_license_replaces_the_providers_license_and_its_link(hyp3: Hyp3Server, tmp_path: Path) -> None:
+    _post_jobs(hyp3, [_rtc("licensed")])
+    config = hyp3_config(tmp_path / "cat", hyp3.url, name="licensed")
+    config.catalog.license = "CC-BY-4.0"
+    assert pipeline.run(config).ok
+    collection = pystac.Collection.from_file(str(tmp_path / "cat" / "hyp3-rtc-gamma" / "collection.json"))
+    assert collection.license == "CC-BY-4.0"
+    assert [link.rel for link in collection.links if link.rel in ("license", "about")] == ["about"]
 
 
 def test_fetch_filters_by_type_state_and_time(hyp3: Hyp3Server, tmp_path: Path) -> None:

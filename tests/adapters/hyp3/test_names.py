@@ -202,7 +202,7 @@ EXAMPLES = [
         reference=utc(2025, 5, 27, 21, 29, 10), secondary=utc(2025, 5, 3, 21, 29, 10), polarizations=("VV",),
         orbit=None, pixel_spacing=None, product_id="07c7",
         options={"orbit_state": "descending", "observation_direction": "right", "relative_orbit": 163,
-                 "lon_lat": "00121E_00010S", "lon": 121.0, "lat": -10.0, "pp": "PP", "version": "3.0.1"},
+                 "lon_lat": "00121E_00010S", "lon": 1.21, "lat": -0.1, "pp": "PP", "version": "3.0.1"},
     ),
     ProductName(
         name="S1-GUNW-A-L-064-tops-20200616_20200604-015948-00074W_00035N-PP-a1b2-v3_0_0", job_type="ARIA_S1_GUNW",
@@ -210,7 +210,7 @@ EXAMPLES = [
         reference=utc(2020, 6, 16, 1, 59, 48), secondary=utc(2020, 6, 4, 1, 59, 48), polarizations=("VV",),
         orbit=None, pixel_spacing=None, product_id="a1b2",
         options={"orbit_state": "ascending", "observation_direction": "left", "relative_orbit": 64,
-                 "lon_lat": "00074W_00035N", "lon": -74.0, "lat": 35.0, "pp": "PP", "version": "3.0.0"},
+                 "lon_lat": "00074W_00035N", "lon": -0.74, "lat": 0.35, "pp": "PP", "version": "3.0.0"},
     ),
     # --- OPERA_RTC_S1
     ProductName(
@@ -234,6 +234,13 @@ EXAMPLES = [
 @pytest.mark.parametrize("expected", EXAMPLES, ids=[example.name for example in EXAMPLES])
 def test_parse_product_name_reads_every_field(expected: ProductName) -> None:
     assert parse_product_name(expected.name) == expected
+
+
+def test_the_gunw_corner_is_in_hundredths_of_a_degree() -> None:
+    """A field like ``12771E_00420S`` (read in real product names) is 127.71 E, 4.20 S: 12771 degrees is no
+    longitude. The rest of this name is made up around that field."""
+    options = parse_product_name("S1-GUNW-A-R-088-tops-20240110_20231229-101455-12771E_00420S-PP-5e1f-v3_0_1").options
+    assert (options["lon"], options["lat"]) == (127.71, -4.2)
 
 
 def test_examples_cover_every_job_type() -> None:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import h5netcdf
 import httpx
 import numpy as np
 import pytest
@@ -558,6 +559,48 @@ def test_insar_gamma_files(products: dict[str, Product]) -> None:
                 "Baseline: ", "UTC time: "):
         assert key in text
     assert f"{products['INSAR_ISCE_BURST'].name}_README.md.txt" in products["INSAR_ISCE_BURST"].files
+
+
+LOOKS = {"INSAR_GAMMA": ("10", "2"), "INSAR_ISCE_BURST": ("20", "4"), "INSAR_ISCE_MULTI_BURST": ("5", "1")}
+
+
+@pytest.mark.parametrize("job_type", list(LOOKS))
+def test_parameter_files_state_orbits_directions_and_looks_that_fit(products: dict[str, Product],
+                                                                      job_type: str) -> None:
+    product = products[job_type]
+    values = dict(line.split(": ", 1) for line in product.files[f"{product.name}.txt"].decode().splitlines())
+    direction = values["Reference Pass Direction"]
+    assert direction in ("ASCENDING", "DESCENDING") and values["Secondary Pass Direction"] == direction
+    heading = float(values["Heading"])  # as real files: about -12 ascending, about -165 descending
+    assert -20 < heading < -10 if direction == "ASCENDING" else -170 < heading < -160
+    orbits = int(values["Reference Orbit Number"]), int(values["Secondary Orbit Number"])
+    if job_type == "INSAR_GAMMA":  # S1A_IW_SLC__1SDV_20200527T195012_..._032755_... and ..._20200515T..._032580_...
+        assert orbits == (32755, 32580)
+    else:  # S1A over track 64 (burst 136231) on 2020-06-04 and 12 days (175 orbits) later
+        assert [(orbit - 73) % 175 + 1 for orbit in orbits] == [64, 64] and orbits[1] - orbits[0] == 175
+        # the real S1A flew orbit 32755 at 2020-05-27T19:50:12: as many orbits before as 175 per 12 days make
+        elapsed = datetime(2020, 6, 4, 2, 23, 12) - datetime(2020, 5, 27, 19, 50, 12)
+        assert abs(orbits[0] - 32755 - elapsed.total_seconds() * 175 / (12 * 86_400)) < 1
+    assert (values["Range looks"], values["Azimuth looks"]) == LOOKS[job_type]
+
+
+def test_gunw_lists_the_slcs_of_both_passes(products: dict[str, Product], tmp_path: Path) -> None:
+    product = products["ARIA_S1_GUNW"]
+    fields = product.name.split("-")
+    track, (later, earlier), centre = int(fields[4]), fields[6].split("_"), fields[7]
+    with h5netcdf.File(write(tmp_path, product, ".nc"), "r") as nc:
+        listed = {role: [g.decode() if isinstance(g, bytes) else g
+                         for g in nc[f"science/radarMetaData/inputSLC/{role}/L1InputGranules"][...]]
+                  for role in ("reference", "secondary")}
+    for role, day in (("reference", later), ("secondary", earlier)):
+        assert len(listed[role]) == 2
+        for slc in listed[role]:
+            unit, _, _, _, mode, start, stop, orbit, _, _ = slc.split("_")
+            assert unit in ("S1A", "S1B") and mode == "1SDV", slc
+            assert (int(orbit) - {"S1A": 73, "S1B": 27}[unit]) % 175 + 1 == track, slc
+            begin = datetime.strptime(start, "%Y%m%dT%H%M%S")
+            assert datetime.strptime(stop, "%Y%m%dT%H%M%S") - begin == timedelta(seconds=27)
+            assert abs(begin - datetime.strptime(day + centre, "%Y%m%d%H%M%S")) <= timedelta(seconds=30), slc
 
 
 def test_opera_rasters(products: dict[str, Product], tmp_path: Path) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pystac
 import pytest
+import rasterio
 from shapely.geometry import shape
 
 from adapters.base import JobRef, JobState, JobStatus, RemoteFile
 from adapters.errors import BadProductError
 from adapters.hyp3.adapter import Hyp3Adapter, Hyp3Settings, collection_spec
+from adapters.hyp3.jobs import API_EXAMPLES
+from adapters.hyp3.simproducts import make_product
 from catalogs import stac
 from catalogs.store import CatalogStore
 from catalogs.validate import validate_catalog
@@ -123,3 +127,78 @@ def test_a_product_without_rasters_is_a_clear_error(tmp_path: Path) -> None:
         zf.writestr(f"{PRODUCT}/{PRODUCT}.README.md.txt", "only a readme")
     with pytest.raises(BadProductError, match="has no georeferenced raster"):
         _translate(tmp_path, archive)
+
+
+SHAPEFILE = {f"{PRODUCT}/{PRODUCT}_shape{ext}": b"x" for ext in (".shp", ".shx", ".dbf", ".prj")}
+ARCGIS_XML = {f"{PRODUCT}/{PRODUCT}_{raster}.tif.xml": b"<metadata/>" for raster in ("VH", "inc_map", "ls_map")}
+
+
+def _built(tmp_path: Path, archive: Path, record: dict | None = None) -> pystac.Item:
+    return pystac.Item.from_dict(build_item(_translate(tmp_path, archive, record)[0], tmp_path / "item").item)
+
+
+def test_rtc_times_orbits_and_raster_facts_of_the_real_sample(tmp_path: Path) -> None:
+    item = _built(tmp_path, _sample_zip(tmp_path, {**SHAPEFILE, **ARCGIS_XML}))
+    props = item.properties
+    # the job's granule S1A_IW_SLC__1SDV_20150621T120220_20150621T120232_006471_...: its span and orbit
+    assert item.datetime == datetime(2015, 6, 21, 12, 2, 20, tzinfo=timezone.utc)
+    assert (props["start_datetime"], props["end_datetime"]) == ("2015-06-21T12:02:20Z", "2015-06-21T12:02:32Z")
+    assert (props["sat:absolute_orbit"], props["sat:relative_orbit"]) == (6471, 99)
+    assert "sat:orbit_state" not in props  # an RTC product says nothing of its pass direction
+    assert stac.SAT in item.stac_extensions
+    vv = item.assets["VV"]
+    assert vv.title == "VV gamma0 backscatter (linear power)" and "unit" not in vv.extra_fields["bands"][0]
+    assert vv.description == "Radiometrically terrain corrected gamma0 backscatter, VV polarization, linear power"
+    assert vv.extra_fields["bands"][0]["raster:sampling"] == "point"  # the real GeoTIFF's AREA_OR_POINT=Point
+    assert item.assets["inc_map"].extra_fields["bands"][0]["unit"] == "rad"
+    assert {key: item.assets[key].title for key in ("VV-xml", "VH-xml", "inc_map-xml", "ls_map-xml")} == {
+        "VV-xml": "Metadata (XML): VV backscatter", "VH-xml": "Metadata (XML): VH backscatter",
+        "inc_map-xml": "Metadata (XML): Incidence angle map", "ls_map-xml": "Metadata (XML): Layover/shadow mask"}
+    assert {key: item.assets[key].media_type for key in ("shape-shp", "shape-shx", "shape-dbf", "shape-prj")} == {
+        "shape-shp": "application/vnd.shp", "shape-shx": "application/vnd.shx", "shape-dbf": "application/vnd.dbf",
+        "shape-prj": "text/plain"}
+    with CatalogStore(tmp_path / "catalog", title="t", description="d") as store:
+        store.ensure_collection(collection_spec("hyp3-rtc-gamma"))
+        store.add(item, assets="move")
+    report = validate_catalog(tmp_path / "catalog")
+    assert report.ok, report.format()
+    collection = pystac.Collection.from_file(str(tmp_path / "catalog" / "hyp3-rtc-gamma" / "collection.json"))
+    assert collection.license == "other"
+    assert [(link.rel, link.href) for link in collection.links if link.rel == "license"] == [
+        ("license", "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice")]
+    assert {stac.SAR, stac.SAT, stac.PROJECTION} <= set(collection.stac_extensions)
+    assert collection.summaries.get_range("sat:relative_orbit").minimum == 99
+
+
+def test_a_decibel_product_says_db(tmp_path: Path) -> None:
+    decibel = PRODUCT.replace("_gpuned_", "_gduned_")
+    archive = tmp_path / f"{decibel}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for pol in ("VV", "VH"):
+            zf.write(SAMPLES / f"rtc_{pol}.tif", f"{decibel}/{decibel}_{pol}.tif")
+    record = _record(files=[archive.name])
+    item = _built(tmp_path, archive, record)
+    for pol in ("VV", "VH"):
+        assert item.assets[pol].title == f"{pol} gamma0 backscatter (power in dB)"
+        assert item.assets[pol].extra_fields["bands"][0]["unit"] == "dB"
+
+
+@pytest.mark.parametrize(("corner", "lon", "lat"), [
+    ("12768E_00423S", 127.68, -4.23),   # hundredths of a degree: the corner of the grid
+    ("00128E_00004S", 128.0, -4.0),     # whole degrees, as some processor versions wrote it: the grid says which
+    ("00129E_00005S", 1.29, -0.05),     # neither fits the grid: read as the name form says
+])
+def test_the_gunw_corner_is_read_as_the_grid_shows(tmp_path: Path, corner: str, lon: float, lat: float) -> None:
+    spec = next(job for job in API_EXAMPLES if job["job_type"] == "ARIA_S1_GUNW")
+    product = make_product("ARIA_S1_GUNW", spec["job_parameters"], "job-gunw", raster_size=64)
+    name = re.sub(r"\d{5}[EW]_\d{5}[NS]", corner, product.name)
+    nc = tmp_path / f"{name}.nc"
+    nc.write_bytes(product.files[product.archive])
+    record = {**_record("ARIA_S1_GUNW", [nc.name]), "job_parameters": spec["job_parameters"]}
+    outputs = [RemoteFile(f"{URL}/{nc.name}", nc.name)]
+    [draft] = Hyp3Adapter.translate(JobRef("hyp3", JOB_ID), _status(record), outputs, {nc.name: nc},
+                                    tmp_path / "work", "download", Hyp3Settings())
+    with rasterio.open(draft.assets["unwrapped_phase"].path) as ds:
+        west, south = ds.bounds.left, ds.bounds.bottom
+    assert (round(west, 2), round(south, 2)) == (127.68, -4.23)  # the simulated frame's grid
+    assert (draft.properties["hyp3:lon"], draft.properties["hyp3:lat"]) == (lon, lat)
