@@ -137,8 +137,8 @@ def _built(tmp_path: Path, archive: Path, record: dict | None = None) -> pystac.
     return pystac.Item.from_dict(build_item(_translate(tmp_path, archive, record)[0], tmp_path / "item").item)
 
 
-def test_rtc_times_orbits_and_raster_facts_of_the_real_sample(tmp_path: Path) -> None:
-    item = _built(tmp_path, _sample_zip(tmp_path, {**SHAPEFILE, **ARCGIS_XML}))
+def test_rtc_times_orbits_and_raster_facts_of_the_real_sample(rtc_samples: Path, tmp_path: Path) -> None:
+    item = _built(tmp_path, _sample_zip(rtc_samples, tmp_path, {**SHAPEFILE, **ARCGIS_XML}))
     props = item.properties
     # the job's granule S1A_IW_SLC__1SDV_20150621T120220_20150621T120232_006471_...: its span and orbit
     assert item.datetime == datetime(2015, 6, 21, 12, 2, 20, tzinfo=timezone.utc)
@@ -170,12 +170,12 @@ def test_rtc_times_orbits_and_raster_facts_of_the_real_sample(tmp_path: Path) ->
     assert collection.summaries.get_range("sat:relative_orbit").minimum == 99
 
 
-def test_a_decibel_product_says_db(tmp_path: Path) -> None:
+def test_a_decibel_product_says_db(rtc_samples: Path, tmp_path: Path) -> None:
     decibel = PRODUCT.replace("_gpuned_", "_gduned_")
     archive = tmp_path / f"{decibel}.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for pol in ("VV", "VH"):
-            zf.write(SAMPLES / f"rtc_{pol}.tif", f"{decibel}/{decibel}_{pol}.tif")
+            zf.write(rtc_samples / f"rtc_{pol}.tif", f"{decibel}/{decibel}_{pol}.tif")
     record = _record(files=[archive.name])
     item = _built(tmp_path, archive, record)
     for pol in ("VV", "VH"):
