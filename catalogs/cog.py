@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: overviews are made until the larger side of the smallest one is at most this many pixels
 SMALLEST_OVERVIEW = 256
+#: rio-cogeo's strict validation wants tiles and overviews in any image larger than this on either side
+STRICT_TILING_LIMIT = 512
 
 _RESAMPLING_BY_KIND = {"continuous": "AVERAGE", "categorical": "MODE", "mask": "NEAREST"}
 # metadata domains that GDAL copies anyway, or that describe the file rather than the data
@@ -90,12 +92,37 @@ def resampling_for(kind: RasterKind, dataset: DatasetReader) -> str:
 
 
 def overview_count(width: int, height: int, smallest: int = SMALLEST_OVERVIEW) -> int:
-    """How many halvings bring the larger side down to ``smallest`` pixels or less (GDAL rounds sizes up)."""
+    """How many halvings bring the larger side down to ``smallest`` pixels or less.
+
+    Sizes are halved as GDAL's COG driver does: rounded down (1025 px gives overviews of 512, 256...).
+    """
     size, count = max(width, height), 0
     while size > smallest:
-        size = (size + 1) // 2
+        size //= 2
         count += 1
     return count
+
+
+def block_size_for(width: int, height: int, overviews: int, preferred: int = 512) -> int:
+    """The COG tile size for an image of ``width`` x ``height`` px with ``overviews`` overviews.
+
+    ``preferred``, unless the image or one of its overviews is larger than 512 px on either side and exactly
+    as wide as a tile: rio-cogeo takes a level whose tiles are as wide as itself for a striped one and refuses
+    it ("not tiled"), which a 512 px wide image taller than 512 px is with 512 px tiles. Then the nearest
+    power-of-two multiple or fraction of ``preferred`` (halving first) that is as wide as none of them.
+    """
+    widths = set()
+    for _ in range(overviews + 1):
+        if width > STRICT_TILING_LIMIT or height > STRICT_TILING_LIMIT:
+            widths.add(width)
+        width, height = max(1, width // 2), max(1, height // 2)  # the COG driver's overview sizes
+    if preferred not in widths:
+        return preferred
+    for step in range(1, 6):
+        for size in (preferred >> step, preferred << step):
+            if size not in widths and size >= 16 and size % 16 == 0:  # TIFF tiles: multiples of 16 px
+                return size
+    return preferred
 
 
 def cog_creation_options(
@@ -106,12 +133,18 @@ def cog_creation_options(
     blocksize: int = 512,
     compress: str = "DEFLATE",
 ) -> dict[str, str]:
-    """The creation options of GDAL's COG driver that `ensure_cog` uses for ``dataset``."""
+    """The creation options of GDAL's COG driver that `ensure_cog` uses for ``dataset``.
+
+    ``blocksize`` is the tile size wanted; see `block_size_for` for when another one is taken.
+    """
     resampling = resampling_for(kind, dataset)
+    # an overview of a 1 px wide image is 1 px wide too, and rasterio (so rio-cogeo) measures the decimation
+    # of overviews by width alone: it would count as decimation 1, which strict validation refuses
+    count = overview_count(dataset.width, dataset.height) if dataset.width > 1 else 0
     options = {
         "COMPRESS": compress.upper(),
         "NUM_THREADS": str(threads),
-        "BLOCKSIZE": str(blocksize),
+        "BLOCKSIZE": str(block_size_for(dataset.width, dataset.height, count, blocksize)),
         "BIGTIFF": "IF_SAFER",
         "RESAMPLING": resampling,
         "OVERVIEW_RESAMPLING": resampling,
@@ -119,7 +152,6 @@ def cog_creation_options(
     }
     if options["COMPRESS"] in _PREDICTOR_CODECS:
         options["PREDICTOR"] = "YES"  # the driver picks floating point (3) for floats, horizontal (2) else
-    count = overview_count(dataset.width, dataset.height)
     if count:
         # existing overviews may have been made with the wrong resampling, or be external
         options.update(OVERVIEWS="IGNORE_EXISTING", OVERVIEW_COUNT=str(count))
@@ -181,8 +213,15 @@ def convert_to_cog(
             options = cog_creation_options(
                 dataset, kind, threads=threads, blocksize=blocksize, compress=compress
             )
+            width, height = dataset.width, dataset.height
     except (*_GDAL_ERRORS, OSError) as exc:
         raise NotARasterError(src, str(exc)) from exc
+    if width == 1 and height > STRICT_TILING_LIMIT:
+        raise CogConversionError(
+            src,
+            f"a raster 1 pixel wide and {height} tall cannot be a strict COG: it needs overviews, "
+            "which cannot be narrower than 1 pixel",
+        )
     tmp = _temp_for(dst)
     try:
         try:

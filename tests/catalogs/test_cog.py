@@ -14,6 +14,7 @@ from rasterio.enums import MaskFlags
 
 from catalogs.cog import (
     CogResult,
+    block_size_for,
     cog_creation_options,
     convert_to_cog,
     ensure_cog,
@@ -511,10 +512,44 @@ def test_resampling_for_refuses_unknown_kinds(striped_float: Path) -> None:
 
 @pytest.mark.parametrize(
     ("width", "height", "expected"),
-    [(10, 10, 0), (256, 100, 0), (257, 10, 1), (1500, 1300, 3), (6000, 6000, 5)],
+    [(10, 10, 0), (256, 100, 0), (257, 10, 1), (513, 100, 1), (1025, 10, 2), (1500, 1300, 3), (6000, 6000, 5)],
 )
 def test_overview_count_goes_down_to_about_256_px(width: int, height: int, expected: int) -> None:
+    """Halving rounds down, as in GDAL's COG driver: 513 px has one overview of 256, 1025 two (512, 256)."""
     assert overview_count(width, height) == expected
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "overviews", "expected"),
+    [
+        (6000, 6000, 5, 512),  # no level is 512 px wide
+        (512, 512, 0, 512),  # not larger than 512 px: strict validation does not look at its tiles
+        (512, 513, 1, 256),  # 512 px tiles as wide as the image: taken for strips
+        (512, 3000, 4, 1024),  # 256 px is the width of its first overview, 1500 px tall
+        (1024, 3000, 4, 128),  # 1024, 512 and 256 px: the image and its first two overviews
+        (1025, 3000, 4, 1024),  # its overviews are 512, 256, 128 and 64 px wide (rounded down)
+        (3000, 512, 4, 512),  # wide and 512 px tall: tiles as tall as the image are fine
+    ],
+)
+def test_block_size_avoids_tiles_as_wide_as_a_level_larger_than_512_px(
+    width: int, height: int, overviews: int, expected: int
+) -> None:
+    assert block_size_for(width, height, overviews) == expected
+
+
+def test_a_512_px_wide_raster_taller_than_512_px_gets_256_px_tiles(tmp_path: Path, out: Path) -> None:
+    """Processing services often deliver 512 px wide images: with 512 px tiles they would not validate."""
+    data = np.random.default_rng(3).normal(size=(1024, 512)).astype("float32")
+    src = write_tif(tmp_path / "ndvi.tif", data)
+
+    result = ensure_cog(src, out / "ndvi.tif")
+
+    assert result.converted
+    assert_strict_cog(result.path)
+    same_raster(src, result.path)
+    with rasterio.open(result.path) as cog:
+        assert cog.block_shapes == [(256, 256)]
+        assert cog.overviews(1) == [2, 4]
 
 
 # --- real provider outputs ------------------------------------------------------------------------------
