@@ -75,7 +75,7 @@ def test_the_walk_finds_the_error_classes_of_every_package() -> None:
     # one or more from each package, among them those with their own constructor arguments
     assert {"NotARasterError", "CogConversionError", "InvalidIdError", "SchemaUnavailableError",
             "RateLimitedError", "UnknownProviderError", "UnknownProductNameError", "ConfigError",
-            "StateLockedError"} <= names
+            "StateLockedError", "WorkerError", "WorkerLostError"} <= names
 
 
 @pytest.mark.parametrize("cls", error_classes(), ids=lambda c: c.__qualname__)
