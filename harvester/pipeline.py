@@ -83,8 +83,12 @@ class Summary:
     bytes_downloaded: int = 0
     conversions: int = 0          # rasters re-encoded as COGs
     items_written: int = 0        # new or changed item files
-    items_unchanged: int = 0
+    items_unchanged: int = 0      # items added again by this run, found identical (not rewritten)
+    items_kept: int = 0           # items of the jobs harvested by earlier runs (not looked at again)
     failures: list[Failure] = field(default_factory=list)
+    #: jobs that failed at the provider or expired in earlier runs, with the reason recorded then: not
+    #: retried (there is nothing to retry), not failures of this run
+    earlier: list[Failure] = field(default_factory=list)
     #: seconds spent per stage: "download" (summed over the download threads), "translate", "convert"
     #: (COG conversion) and "build" (item building), summed over the workers; "write" (catalog and index,
     #: in the main thread); "total" (the run's wall time)
@@ -98,6 +102,11 @@ class Summary:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def items_untouched(self) -> int:
+        """Items already in the catalog that this run left as they were."""
+        return self.items_unchanged + self.items_kept
 
     def fail(self, failure: Failure) -> None:
         log.error("%s", failure)
@@ -231,11 +240,22 @@ class _Harvest:
         self.summary.jobs += len(refs)
         todo = [ref for ref in refs if stages.get(ref.id) not in DONE_STAGES]
         self.summary.jobs_skipped += len(refs) - len(todo)
+        if len(todo) < len(refs):
+            self._done_before(source.name, {ref.id for ref in refs} - {ref.id for ref in todo})
         if not todo:
             log.info("source %s: nothing new (%d job(s) already done)", source.name, len(refs))
             return
         log.info("source %s: %d job(s) to harvest, %d already done", source.name, len(todo), len(refs) - len(todo))
         self._harvest_jobs(source, adapter, todo)
+
+    def _done_before(self, source: str, job_ids: set[str]) -> None:
+        """Account for jobs earlier runs finished: their items, and the ones that failed or expired."""
+        counts = self.state.item_counts(source)
+        self.summary.items_kept += sum(n for job_id, n in counts.items() if job_id in job_ids)
+        for row in self.state.jobs(source, stages=("failed", "expired")):
+            if row.job_id in job_ids:
+                reason = _failed_text(row.error) if row.stage == "failed" else _expired_text(row.error)
+                self.summary.earlier.append(Failure(source, reason, job=row.job_id))
 
     def _jobs(self, source: SourceConfig, adapter: Adapter) -> list[JobRef]:
         """The source's jobs: the recorded submission, a new one, or what the provider lists."""

@@ -95,7 +95,7 @@ def test_a_worker_process_that_dies_fails_only_its_job_and_a_rerun_retries_only_
     gets = dict(fake_server.service.file_gets)
     again = harvest(fake_server, root, jobs)
     assert [(f.job, f.error) for f in again.failures] == [(ids["crash"], expected)]
-    assert (again.jobs_skipped, again.jobs_harvested, again.downloads) == (4, 0, 0)
+    assert (again.jobs_skipped, again.jobs_harvested, again.downloads, again.items_kept) == (4, 0, 0, 4)
     # only the failed job was asked about again; its files were on disk already
     assert {job.name: job.polls - polls[job.name] for job in fake_server.service.jobs.values()} == {
         "good-a": 0, "good-b": 0, "good-c": 0, "good-d": 0, "crash": 1}
