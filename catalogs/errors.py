@@ -11,15 +11,31 @@
 
 `adapters.errors` and `harvester.config` derive their errors from `HarvestError` too, so the CLI can catch
 everything in one place and turn it into an exit code.
+
+Every one of them pickles (they cross the executor seam from worker processes): `HarvestError.__reduce__`
+rebuilds an error from its ``args`` and attributes without calling its ``__init__``, so a subclass may take
+whatever constructor arguments it likes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class HarvestError(Exception):
     """Base class of every error raised on purpose by the harvester."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce unpickles by calling ``cls(*self.args)``: with a subclass whose __init__ takes
+        # other arguments than the message (NotARasterError(path, reason)) that raises TypeError in the
+        # unpickling process, which a process pool reports as a broken pool
+        return _rebuild, (type(self), self.args), self.__dict__ or None
+
+
+def _rebuild(cls: type[HarvestError], args: tuple[Any, ...]) -> HarvestError:
+    """An instance of ``cls`` with ``args``, not initialised again (pickle restores its attributes after)."""
+    return cls.__new__(cls, *args)
 
 
 class CatalogError(HarvestError):

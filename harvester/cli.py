@@ -188,7 +188,9 @@ def _harvest(config: object, args: argparse.Namespace) -> int:
           + (f", {summary.jobs_waiting} still running" if summary.jobs_waiting else "") + ")")
     print(f"downloads: {summary.downloads} file(s), {summary.bytes_downloaded / 1e6:.1f} MB; "
           f"conversions: {summary.conversions}; items: {summary.items_written} written, "
-          f"{summary.items_unchanged} unchanged")
+          f"{summary.items_untouched} unchanged")
+    for failure in summary.earlier:  # listed, but not failures of this run: they leave the exit code alone
+        print(f"earlier: {failure}")
     if summary.failures:
         print(f"{len(summary.failures)} failure(s):")
         for failure in summary.failures:
@@ -291,7 +293,9 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  {collection}: {count} item(s)")
     print(f"jobs: {summary.jobs} ({summary.jobs_harvested} harvested now, {summary.jobs_skipped} done before); "
           f"downloads: {summary.downloads}; conversions: {summary.conversions}; "
-          f"items: {summary.items_written} written, {summary.items_unchanged} unchanged")
+          f"items: {summary.items_written} written, {summary.items_untouched} unchanged")
+    for failure in summary.earlier:
+        print(f"  earlier: {failure}")
     for failure in summary.failures:
         print(f"  failure: {failure}")
     print(result.report.format().rstrip())

@@ -11,7 +11,9 @@ For each source of a `Config`::
 
 Every step records its result in the state DB, so a re-run does only what is left: harvested jobs are
 not polled, completed files are not downloaded again, unchanged items are not rewritten. A failure is
-recorded against its job (and file or item), reported in the `Summary`, and the rest goes on.
+recorded against its job (and file or item), reported in the `Summary`, and the rest goes on. That holds
+for whatever a worker does: any exception it raises is the failure of its job or item, and a worker
+process that dies costs only the task that killed it (`harvester.pool.WorkPool` retries the others).
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ from harvester.config import Config, SourceConfig
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult
 from adapters.http import make_client, transport_error
 from harvester.progress import NullProgress, Progress
+from harvester.pool import WorkPool
 from harvester.state import DONE_STAGES, STATE_DIR, FileRow, StateDB
-from harvester.work import BuiltItem, build_item, timed
+from harvester.work import BuiltItem, WorkerError, build_item, describe
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,12 @@ class Summary:
     bytes_downloaded: int = 0
     conversions: int = 0          # rasters re-encoded as COGs
     items_written: int = 0        # new or changed item files
-    items_unchanged: int = 0
+    items_unchanged: int = 0      # items added again by this run, found identical (not rewritten)
+    items_kept: int = 0           # items of the jobs harvested by earlier runs (not looked at again)
     failures: list[Failure] = field(default_factory=list)
+    #: jobs that failed at the provider or expired in earlier runs, with the reason recorded then: not
+    #: retried (there is nothing to retry), not failures of this run
+    earlier: list[Failure] = field(default_factory=list)
     #: seconds spent per stage: "download" (summed over the download threads), "translate", "convert"
     #: (COG conversion) and "build" (item building), summed over the workers; "write" (catalog and index,
     #: in the main thread); "total" (the run's wall time)
@@ -95,6 +102,11 @@ class Summary:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def items_untouched(self) -> int:
+        """Items already in the catalog that this run left as they were."""
+        return self.items_unchanged + self.items_kept
 
     def fail(self, failure: Failure) -> None:
         log.error("%s", failure)
@@ -143,6 +155,7 @@ class _Harvest:
         self.summary = Summary()
         self.client = client if client is not None else stack.enter_context(make_client())
         self._executor = executor
+        self._work: WorkPool | None = None
         self._store: CatalogStore | None = None
         self._collections: set[str] = set()
         self._downloader: Downloader | None = None
@@ -159,10 +172,17 @@ class _Harvest:
         return self._store
 
     @property
-    def executor(self) -> cf.Executor:
-        if self._executor is None:
-            self._executor = self.stack.enter_context(_make_executor(self.config))
-        return self._executor
+    def work(self) -> WorkPool:
+        """Where translations and item builds run (a process pool unless configured otherwise)."""
+        if self._work is None:
+            opts = self.config.run
+            make = None if self._executor is not None else self._make_executor
+            self._work = WorkPool(make, executor=self._executor, limit=2 * (opts.workers or os.cpu_count() or 1))
+            self.stack.callback(self._work.close)
+        return self._work
+
+    def _make_executor(self, workers: int | None) -> cf.Executor:
+        return _make_executor(self.config) if workers is None else _make_executor(self.config, workers=workers)
 
     def _download(self, request: DownloadRequest) -> cf.Future[DownloadResult]:
         """Start fetching ``request`` in the download threads."""
@@ -220,11 +240,22 @@ class _Harvest:
         self.summary.jobs += len(refs)
         todo = [ref for ref in refs if stages.get(ref.id) not in DONE_STAGES]
         self.summary.jobs_skipped += len(refs) - len(todo)
+        if len(todo) < len(refs):
+            self._done_before(source.name, {ref.id for ref in refs} - {ref.id for ref in todo})
         if not todo:
             log.info("source %s: nothing new (%d job(s) already done)", source.name, len(refs))
             return
         log.info("source %s: %d job(s) to harvest, %d already done", source.name, len(todo), len(refs) - len(todo))
         self._harvest_jobs(source, adapter, todo)
+
+    def _done_before(self, source: str, job_ids: set[str]) -> None:
+        """Account for jobs earlier runs finished: their items, and the ones that failed or expired."""
+        counts = self.state.item_counts(source)
+        self.summary.items_kept += sum(n for job_id, n in counts.items() if job_id in job_ids)
+        for row in self.state.jobs(source, stages=("failed", "expired")):
+            if row.job_id in job_ids:
+                reason = _failed_text(row.error) if row.stage == "failed" else _expired_text(row.error)
+                self.summary.earlier.append(Failure(source, reason, job=row.job_id))
 
     def _jobs(self, source: SourceConfig, adapter: Adapter) -> list[JobRef]:
         """The source's jobs: the recorded submission, a new one, or what the provider lists."""
@@ -300,8 +331,7 @@ class _Harvest:
             return False
         if status.state is JobState.FAILED:
             self.state.set_stage(name, job.ref.id, "failed", status.message)
-            self.summary.fail(Failure(name, f"the job failed at the provider: {status.message or 'no reason given'}",
-                                      job=job.ref.id))
+            self.summary.fail(Failure(name, _failed_text(status.message), job=job.ref.id))
         elif status.state is JobState.EXPIRED or (status.expires is not None
                                                    and status.expires <= datetime.now(timezone.utc)):
             self._expired(job, status.message)
@@ -315,10 +345,8 @@ class _Harvest:
         return True
 
     def _expired(self, job: _Job, message: str | None) -> None:
-        detail = f" ({message})" if message else ""
         self.state.set_stage(job.source.name, job.ref.id, "expired", message)
-        self.summary.fail(Failure(job.source.name, f"the job's results expired before they were downloaded{detail}",
-                                  job=job.ref.id))
+        self.summary.fail(Failure(job.source.name, _expired_text(message), job=job.ref.id))
 
     def _start(self, job: _Job) -> None:
         """A job ready to harvest: list its outputs and start their downloads."""
@@ -361,8 +389,12 @@ class _Harvest:
             if timeout:
                 time.sleep(timeout)
             return
-        done, _ = cf.wait(list(self.futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        for future in done:
+        # the work pool's futures complete when it settles what its executors finished: wait on those too
+        in_flight = self._work.in_flight if self._work is not None else []
+        cf.wait([*self.futures, *in_flight], timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        if self._work is not None:
+            self._work.settle()
+        for future in [f for f in self.futures if f.done()]:
             kind, job, what = self.futures.pop(future)
             getattr(self, f"_{kind}_done")(job, what, future)
 
@@ -370,9 +402,9 @@ class _Harvest:
         name, job_id = job.source.name, job.ref.id
         try:
             result = future.result()
-            error = result.error
-        except HarvestError as exc:
-            result, error = None, exc
+            error: str | None = None if result.error is None else describe(result.error)
+        except Exception as exc:  # a download thread's bug is the failure of its file
+            result, error = None, describe(exc)
         if error is not None or result is None:
             self.state.file_failed(name, job_id, remote.name, str(error))
             job.errors.append(f"{remote.name}: {error}")
@@ -394,17 +426,17 @@ class _Harvest:
 
     def _translate(self, job: _Job) -> None:
         assert job.status is not None
-        future = self.executor.submit(timed, type(job.adapter).translate, job.ref, job.status, job.outputs,
-                                      dict(job.files), self._work_dir(job), job.source.assets,
-                                      job.source.settings)
+        future = self.work.submit(type(job.adapter).translate, job.ref, job.status, job.outputs,
+                                  dict(job.files), self._work_dir(job), job.source.assets, job.source.settings)
         self.futures[future] = ("translate", job, None)
 
     def _translate_done(self, job: _Job, _: None, future: cf.Future[tuple[list[ItemDraft], float]]) -> None:
         try:
             drafts, seconds = future.result()
             self.summary.add_time("translate", seconds)
-        except HarvestError as exc:
-            self._job_error(job, str(exc))
+        except Exception as exc:  # whatever the worker raised, or a lost worker: this job's failure
+            _log_detail(exc, f"translating job {job.ref.id}")
+            self._job_error(job, describe(exc))
             return
         if not drafts:
             self._job_done(job)
@@ -412,13 +444,29 @@ class _Harvest:
         job.drafts_left = len(drafts)
         self.progress.start("items", len(drafts), "building items")
         for draft in drafts:
-            future2 = self.executor.submit(build_item, draft, self._work_dir(job) / "items" / draft.id)
+            future2 = self.work.submit(build_item, draft, self._work_dir(job) / "items" / draft.id)
             self.futures[future2] = ("item", job, draft.id)
 
-    def _item_done(self, job: _Job, item_id: str, future: cf.Future[BuiltItem]) -> None:
+    def _item_done(self, job: _Job, item_id: str, future: cf.Future[tuple[BuiltItem, float]]) -> None:
         name = job.source.name
         try:
-            built = future.result()
+            built, _ = future.result()
+        except Exception as exc:  # whatever the worker raised, or a lost worker: this item's failure
+            _log_detail(exc, f"building item {item_id}")
+            self._item_failed(job, item_id, describe(exc))
+        else:
+            self._add_item(job, item_id, built)
+        job.drafts_left -= 1
+        if job.drafts_left == 0:
+            self._record_items(name, job.ref.id, job.items)
+            if job.errors:
+                self._job_error(job, "; ".join(job.errors), report=False)
+            else:
+                self._job_done(job)
+
+    def _add_item(self, job: _Job, item_id: str, built: BuiltItem) -> None:
+        """Put a built item in the catalog (in this thread, the only one that writes it)."""
+        try:
             self.summary.add_time("convert", built.seconds_convert)
             self.summary.add_time("build", built.seconds_build)
             start = time.perf_counter()
@@ -430,15 +478,11 @@ class _Harvest:
             job.items.append((built.collection, item.id))
             self.progress.advance("items")
         except HarvestError as exc:
-            job.errors.append(f"item {item_id}: {exc}")
-            self.summary.fail(Failure(name, str(exc), job=job.ref.id, item=item_id))
-        job.drafts_left -= 1
-        if job.drafts_left == 0:
-            self._record_items(name, job.ref.id, job.items)
-            if job.errors:
-                self._job_error(job, "; ".join(job.errors), report=False)
-            else:
-                self._job_done(job)
+            self._item_failed(job, item_id, str(exc))
+
+    def _item_failed(self, job: _Job, item_id: str, error: str) -> None:
+        job.errors.append(f"item {item_id}: {error}")
+        self.summary.fail(Failure(job.source.name, error, job=job.ref.id, item=item_id))
 
     def _record_items(self, source: str, job_id: str, items: list[tuple[str, str]]) -> None:
         """Make the items durable in the catalog index, then record them (with their digests) in the state."""
@@ -515,11 +559,13 @@ class _Harvest:
         self.progress.update_bytes(request.remote.name, done, total)
 
 
-def _make_executor(config: Config) -> cf.Executor:
+def _make_executor(config: Config, *, workers: int | None = None) -> cf.Executor:
+    """The executor ``config`` asks for; ``workers`` overrides its worker count (a one-worker pool of its own
+    is how a task suspected of killing its worker is retried). The only place that makes executors."""
     opts = config.run
     if opts.executor == "inline":
         return InlineExecutor()
-    workers = opts.workers or os.cpu_count() or 1
+    workers = workers or opts.workers or os.cpu_count() or 1
     if opts.executor == "thread":
         return cf.ThreadPoolExecutor(workers, thread_name_prefix="work")
     # spawn, not fork: the parent runs download threads and holds sockets and SQLite handles
@@ -536,6 +582,20 @@ class InlineExecutor(cf.Executor):
         except BaseException as exc:  # delivered through the future, like a pool would
             future.set_exception(exc)
         return future
+
+
+def _failed_text(message: str | None) -> str:
+    return f"the job failed at the provider: {message or 'no reason given'}"
+
+
+def _expired_text(message: str | None) -> str:
+    return "the job's results expired before they were downloaded" + (f" ({message})" if message else "")
+
+
+def _log_detail(exc: BaseException, what: str) -> None:
+    """The traceback of an exception that is not one of ours (a bug, most likely), for ``-v``."""
+    if isinstance(exc, WorkerError) and exc.detail:
+        log.debug("%s raised:\n%s", what, exc.detail.rstrip())
 
 
 def sweep_temp_files(root: Path) -> int:

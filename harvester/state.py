@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -219,12 +220,18 @@ class StateDB:
                               (source, job_id)).fetchone()
         return _job_row(row) if row else None
 
-    def jobs(self, source: str | None = None) -> list[JobRow]:
-        if source is None:
-            rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY source, created, job_id")
-        else:
-            rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE source=? ORDER BY created, job_id",
-                                   (source,))
+    def jobs(self, source: str | None = None, *, stages: Iterable[str] | None = None) -> list[JobRow]:
+        """The jobs of ``source`` (of every source when None), only those in ``stages`` when given."""
+        where, params = [], []
+        if source is not None:
+            where.append("source=?")
+            params.append(source)
+        if stages is not None:
+            wanted = list(stages)
+            where.append(f"stage IN ({','.join('?' * len(wanted))})")
+            params += wanted
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs {clause}ORDER BY source, created, job_id", params)
         return [_job_row(row) for row in rows]
 
     def job_stages(self, source: str) -> dict[str, str]:
@@ -296,6 +303,11 @@ class StateDB:
 
     def item_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def item_counts(self, source: str) -> dict[str, int]:
+        """job id -> number of items recorded for it, for every job of ``source`` that has items."""
+        return dict(self.db.execute("SELECT job_id, count(*) FROM items WHERE source=? GROUP BY job_id",
+                                    (source,)).fetchall())
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)

@@ -12,10 +12,13 @@ job names serve the same bytes. Fault injection is simkit's `FaultInjector` wrap
 from __future__ import annotations
 
 import csv
+import ctypes
 import hashlib
 import io
 import json
 import os
+import resource
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +53,9 @@ EPOCH = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 class FakeJob:
     id: str
     name: str
-    kind: str                      # "raster", "table", "fail", "expired", "badname", "slow"
+    #: "raster", "table", "fail", "expired", "badname", "slow"; and raster jobs whose translation misbehaves
+    #: in the worker (see `MISBEHAVING`) or whose draft has no date (item building fails: "nodate")
+    kind: str
     polls: int = 0
     files: dict[str, bytes] = field(default_factory=dict)
     private: set[str] = field(default_factory=set)  # files that need the token
@@ -155,7 +160,7 @@ class FakeService:
         status = "PENDING" if job.polls == 0 else "RUNNING"
         if finished:
             status = "FAILED" if job.kind == "fail" else "SUCCEEDED"
-        out: dict[str, Any] = {"job_id": job.id, "name": job.name, "status_code": status,
+        out: dict[str, Any] = {"job_id": job.id, "name": job.name, "kind": job.kind, "status_code": status,
                                "request_time": EPOCH.isoformat()}
         if status == "SUCCEEDED":
             expires = self.now - timedelta(days=1) if job.kind == "expired" else self.now + timedelta(days=14)
@@ -273,6 +278,7 @@ class FakeAdapter(Adapter):
     @staticmethod
     def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
                   workdir: Path, assets: str, settings: Any) -> list[ItemDraft]:
+        misbehave(status.meta.get("kind", ""), job.id)
         name = status.meta.get("name") or job.name or job.id
         item_id = name.upper().replace("-", "_")
         props = {"fake:job_id": job.id, "processing:software": {"fake-eo": "1.0"}}
@@ -305,7 +311,8 @@ class FakeAdapter(Adapter):
         }
         if readme is not None:
             drafts_assets["readme"] = AssetDraft(readme, roles=("metadata",), media_type="text/plain")
-        return [ItemDraft(item_id, COLLECTION, datetime=EPOCH, properties=props, assets=drafts_assets,
+        when = None if status.meta.get("kind") == "nodate" else EPOCH  # an adapter bug, found by pystac
+        return [ItemDraft(item_id, COLLECTION, datetime=when, properties=props, assets=drafts_assets,
                           stac_extensions=[stac.PROCESSING], footprint_asset="VV")]
 
     def collection(self, collection_id: str) -> CollectionSpec:
@@ -314,6 +321,37 @@ class FakeAdapter(Adapter):
             return CollectionSpec(TABLE_COLLECTION, "Fake point tables", license="CC0-1.0", providers=provider)
         return CollectionSpec(COLLECTION, "Fake SAR backscatter", license="CC0-1.0", providers=provider,
                               summaries=["proj:code"])
+
+
+class StubbornError(Exception):
+    """An error whose ``__init__`` does not take its message, so it cannot be unpickled (``cls(*args)`` fails):
+    what NotARasterError was before HarvestError learnt to pickle. Not a HarvestError."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id}: {reason}")
+
+
+#: job kinds whose translation misbehaves in the worker process (so only for a process executor: inline, the
+#: last two would end the test run): raises an unpicklable exception, exits, segfaults
+MISBEHAVING = ("unpicklable", "exit", "segfault")
+
+
+def misbehave(kind: str, job_id: str) -> None:
+    if kind == "unpicklable":
+        raise StubbornError(job_id, "the translator tripped over a product it did not expect")
+    if kind == "exit":
+        os._exit(1)
+    if kind == "segfault":
+        _no_core_dump()
+        ctypes.string_at(0)  # reads address 0: SIGSEGV, as a crash inside GDAL would
+
+
+def _no_core_dump() -> None:
+    """Keep a deliberate segfault from writing a core file (or handing one to a crash collector)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4: no dump even through a core_pattern pipe
 
 
 def _point_items(job: JobRef, base: str, path: Path, props: dict[str, Any]) -> list[ItemDraft]:

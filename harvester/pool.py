@@ -1,0 +1,201 @@
+"""The executor the pipeline's CPU-heavy tasks run in, kept going when a worker process dies.
+
+A worker process that dies (killed, ``os._exit``, a segfault in GDAL) breaks a process pool: every task the
+pool held fails with `BrokenProcessPool`, the one that killed the worker and the innocent ones alike, and
+the pool takes no more work. `WorkPool` then
+
+- makes a new executor for the work still to come (through the one factory it was given);
+- runs each task the broken executor held once more, alone in a one-worker executor, one after another,
+  so that a task that kills its worker again is known to be the one that does: that task fails with
+  `WorkerLostError`, the others complete as if nothing had happened;
+- keeps at most ``limit`` tasks in the executor at a time (the rest wait here), which bounds what one
+  lost worker costs in retries.
+
+The executor is any `concurrent.futures.Executor`; only `lost_worker` knows how one reports a dead worker.
+Every task runs through `harvester.work.run_task`, so whatever it raises comes back as an error that
+pickles, and its result comes with the seconds it took. `WorkPool` is driven from one thread (the
+pipeline's main thread): `submit` returns a future that `settle` completes once the task is done for good.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from catalogs.errors import HarvestError
+from harvester.work import describe, run_task
+
+log = logging.getLogger(__name__)
+
+#: makes an executor: ``None`` workers means the configured number
+ExecutorFactory = Callable[[int | None], cf.Executor]
+
+
+class WorkerLostError(HarvestError):
+    """The worker process running a task died, also when the task was retried alone."""
+
+    def __init__(self, task: str, reason: str, *, retried: bool = True) -> None:
+        self.task = task
+        self.reason = reason
+        self.retried = retried
+        again = ", and again when it was retried alone" if retried else " (the executor cannot be replaced)"
+        super().__init__(f"{task}: the worker process running it died{again} ({reason})")
+
+
+def lost_worker(exc: BaseException) -> bool:
+    """Whether a task failed because its worker died, not because of what it did."""
+    return isinstance(exc, cf.BrokenExecutor)
+
+
+@dataclass(eq=False)
+class _Task:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: cf.Future[Any]  # the caller's: completed once the task is done for good
+    alone: bool = False     # running alone after its executor broke: a second loss is its own
+    executor: cf.Executor | None = None  # where it runs now
+
+
+class WorkPool:
+    """Runs tasks in executors made by ``make``, retrying the tasks a dead worker took down with it.
+
+    ``executor`` is used instead of making the first one, and is not shut down here; without ``make``,
+    a broken executor cannot be replaced and the tasks it held fail at once.
+    """
+
+    def __init__(self, make: ExecutorFactory | None, *, executor: cf.Executor | None = None,
+                 limit: int = 8) -> None:
+        if make is None and executor is None:
+            raise ValueError("a WorkPool needs an executor or a way to make one")
+        self._make = make
+        self._main = executor
+        self._made: list[cf.Executor] = []  # the executors made here, to shut down
+        self._solo: cf.Executor | None = None
+        self._limit = max(1, limit)
+        self._backlog: deque[_Task] = deque()
+        self._suspects: deque[_Task] = deque()
+        self._running: dict[cf.Future[Any], _Task] = {}
+        self._in_main = 0
+        #: executors replaced because a worker died, and tasks run again alone (for the log and tests)
+        self.replaced = 0
+        self.retried = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
+        """Queue ``fn(*args)``. The returned future is completed by `settle`, with ``(result, seconds)`` or
+        the error (a `HarvestError`, a `WorkerLostError` when it killed its worker twice)."""
+        task = _Task(fn, args, cf.Future())
+        self._backlog.append(task)
+        self._fill()
+        return task.future
+
+    @property
+    def in_flight(self) -> list[cf.Future[Any]]:
+        """The executors' futures: what to wait on (with `concurrent.futures.wait`) before calling `settle`."""
+        return list(self._running)
+
+    def settle(self) -> None:
+        """Take in the tasks the executors finished: complete their futures, or retry those a worker lost."""
+        for inner in [f for f in self._running if f.done()]:
+            task = self._running.pop(inner)
+            if not task.alone:
+                self._in_main -= 1
+            if inner.cancelled():
+                task.future.set_exception(cf.CancelledError(f"{_name(task.fn)} was cancelled"))
+                continue
+            exc = inner.exception()
+            if exc is None:
+                task.future.set_result(inner.result())
+            elif not lost_worker(exc):
+                task.future.set_exception(exc)
+            else:
+                self._lost(task, inner, exc)
+        self._fill()
+
+    def close(self) -> None:
+        """Shut down the executors made here (waiting for what they run)."""
+        for executor in self._made:
+            executor.shutdown(wait=True)
+        self._made.clear()
+        self._main = self._solo = None
+
+    # -- inside
+    def _lost(self, task: _Task, inner: cf.Future[Any], exc: BaseException) -> None:
+        if task.alone:  # nothing else ran beside it: it is what kills its worker
+            self._retire(self._solo)
+            self._solo = None
+            log.error("%s killed its worker process again when retried alone: it fails", _name(task.fn))
+            task.future.set_exception(WorkerLostError(_name(task.fn), describe(exc)))
+            return
+        if self._make is None:
+            task.future.set_exception(WorkerLostError(_name(task.fn), describe(exc), retried=False))
+            return
+        if self._main is not None and task.executor is self._main:
+            self._replace_main()
+        self._suspects.append(task)
+
+    def _fill(self) -> None:
+        """Start what may start: the next suspect alone, and queued tasks up to the limit."""
+        while self._suspects and not any(t.alone for t in self._running.values()):
+            task = self._suspects.popleft()
+            task.alone = True
+            self.retried += 1
+            if self._solo is None:
+                self._solo = self._new(1)
+            self._launch(task, self._solo)
+        if not self._suspects and self._solo is not None and not any(t.alone for t in self._running.values()):
+            self._retire(self._solo)  # its one idle process is not needed until a worker dies again
+            self._solo = None
+        while self._backlog and self._in_main < self._limit:
+            task = self._backlog.popleft()
+            if self._main is None:
+                self._main = self._new(None)
+            self._launch(task, self._main)
+
+    def _launch(self, task: _Task, executor: cf.Executor) -> None:
+        try:
+            inner = executor.submit(run_task, task.fn, *task.args)
+        except Exception as exc:
+            # the pool broke before its failed futures reached us: this task never ran, it goes to a new one
+            if task.alone or not lost_worker(exc) or self._make is None or executor is not self._main:
+                task.future.set_exception(exc)
+                return
+            self._replace_main()
+            assert self._main is not None
+            executor = self._main
+            try:
+                inner = executor.submit(run_task, task.fn, *task.args)
+            except Exception as again:
+                task.future.set_exception(again)
+                return
+        task.executor = executor
+        self._running[inner] = task
+        if not task.alone:
+            self._in_main += 1
+
+    def _replace_main(self) -> None:
+        old = self._main
+        self._main = self._new(None)
+        self.replaced += 1
+        log.warning("a worker process died: its executor is replaced, and the tasks it held are retried, "
+                    "each alone")
+        if old is not None:
+            self._retire(old)
+
+    def _new(self, workers: int | None) -> cf.Executor:
+        assert self._make is not None
+        executor = self._make(workers)
+        self._made.append(executor)
+        return executor
+
+    def _retire(self, executor: cf.Executor | None) -> None:
+        if executor is not None and executor in self._made:
+            self._made.remove(executor)
+            executor.shutdown(wait=True)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
