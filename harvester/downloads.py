@@ -41,6 +41,7 @@ from adapters.errors import (
     error_for_response,
 )
 from catalogs.errors import HarvestError
+from catalogs.fsio import atomic_write_bytes, rename_into_place
 from adapters.http import RetryPolicy, loggable_url, redact_url, transport_error
 
 log = logging.getLogger(__name__)
@@ -572,9 +573,7 @@ class _Transfer:
         self.etag = etag
         meta = {"url": loggable_url(self.remote.url), "redacted_url": redact_url(self.remote.url),
                 "size": self.total, "etag": etag}
-        tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, self.sidecar)
+        atomic_write_bytes(self.sidecar, json.dumps(meta).encode())
 
     def _write_body(self, response: httpx.Response) -> None:
         mode = "ab" if self.offset else "wb"
@@ -629,7 +628,7 @@ class _Transfer:
                 self._discard()
                 raise ChecksumMismatchError(f"{self.req.name}: checksum mismatch: expected "
                                             f"{self.algo}:{self.expected_digest}, got {self.algo}:{got}")
-        os.replace(self.part, self.target)
+        rename_into_place(self.part, self.target)  # the part is kept across runs: not a temporary file
         self.sidecar.unlink(missing_ok=True)
         log.info("downloaded %s (%d bytes, %d transferred%s) from %s", self.req.name, size, self.transferred,
                  ", resumed" if self.resumed else "", loggable_url(self.remote.url))
