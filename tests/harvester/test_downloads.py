@@ -29,7 +29,7 @@ from adapters.errors import (
 )
 from adapters.simkit import FaultInjector, LoopbackServer, RequestLog, range_response
 from adapters.auth import BearerToken
-from harvester import downloads
+from harvester import fastio
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult, parse_checksum, safe_target
 from adapters.http import RetryPolicy, make_client
 
@@ -84,16 +84,16 @@ def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     Yields a list that gets, for each body, whether it was read from the socket.
     """
     used: list[bool] = []
-    real = downloads._direct_socket
+    real = fastio._direct_socket
 
     def spy(response: httpx.Response) -> Any:
         sock = real(response)
         used.append(sock is not None)
         return sock
 
-    monkeypatch.setattr(downloads, "_direct_socket", spy)
+    monkeypatch.setattr(fastio, "_direct_socket", spy)
     if request.param == "direct":
-        monkeypatch.setattr(downloads, "DIRECT_MIN", 0)
+        monkeypatch.setattr(fastio, "DIRECT_MIN", 0)
     yield used
 
 
