@@ -5,10 +5,8 @@ A file that already is a valid COG is never re-encoded: it is hard-linked (or co
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import shutil
 import warnings as _warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +22,8 @@ from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from catalogs.drafts import RasterKind
-from catalogs.errors import CogConversionError, NotARasterError, OutputNotWritableError
-from catalogs.fsio import temp_name
+from catalogs.errors import CogConversionError, NotARasterError
+from catalogs.fsio import atomic_path, copy_file
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +38,8 @@ _USUAL_DOMAINS = {"IMAGE_STRUCTURE", "DERIVED_SUBDATASETS", "RPC", "xml:XMP", "j
 _PREDICTOR_CODECS = {"LZW", "DEFLATE", "ZSTD"}
 # rasterio.shutil.copy raises SystemError ("Unknown GDAL Error") when GDAL fails without a message
 _GDAL_ERRORS = (RasterioError, CPLE_BaseError, SystemError)
+# GDAL puts what a GeoTIFF cannot hold (such as a different nodata value per band) in this sidecar
+_SIDECARS = (".aux.xml",)
 
 
 @dataclass(frozen=True)
@@ -222,8 +222,7 @@ def convert_to_cog(
             f"a raster 1 pixel wide and {height} tall cannot be a strict COG: it needs overviews, "
             "which cannot be narrower than 1 pixel",
         )
-    tmp = _temp_for(dst)
-    try:
+    with atomic_path(dst, sidecars=_SIDECARS) as tmp:
         try:
             # NUM_THREADS alone: GDAL_NUM_THREADS on top made it no faster (2 cores), if anything slower
             rasterio.shutil.copy(src, tmp, driver="COG", **options)
@@ -239,10 +238,8 @@ def convert_to_cog(
             raise CogConversionError(src, f"the result cannot be read back: {exc.reason}") from exc
         if not valid:
             raise CogConversionError(src, "the result is not a valid COG: " + "; ".join(errors + warnings))
-        _replace(tmp, dst)
-    except BaseException:
-        _remove_temps(tmp)
-        raise
+    if _aux_xml(dst).exists():  # renamed along with the COG (a stale one was removed)
+        log.warning("%s: GDAL keeps part of its metadata in %s", dst, _aux_xml(dst).name)
     log.debug("%s -> %s: COG with %s", src, dst, ", ".join(f"{k}={v}" for k, v in options.items()))
     return dst
 
@@ -321,74 +318,14 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _temp_for(dst: Path) -> Path:
-    """The temporary name beside ``dst``, once a file made and removed there shows the folder is writable.
-
-    The writer then creates the file anew: writing over an existing file (truncating it) makes some file
-    systems (ext4) flush it on close, which doubled the time of a copy in the benchmark.
-    """
-    folder = dst.parent
-    if not folder.is_dir():
-        reason = "not a folder" if folder.exists() else "the folder does not exist"
-        raise OutputNotWritableError(folder, reason)
-    tmp = temp_name(dst)
-    try:
-        tmp.open("wb").close()
-        tmp.unlink()
-    except OSError as exc:
-        raise OutputNotWritableError(folder, exc.strerror or str(exc)) from exc
-    return tmp
-
-
-def _replace(tmp: Path, dst: Path) -> None:
-    """Rename ``tmp`` to ``dst``, and its GDAL sidecar with it; a stale sidecar of ``dst`` is removed.
-
-    GDAL puts what a GeoTIFF cannot hold (such as a different nodata value per band) in a ``.aux.xml``
-    sidecar; an old sidecar left beside ``dst`` would lay outdated metadata over the new file.
-    """
-    sidecar, old_sidecar = _aux_xml(tmp), _aux_xml(dst)
-    try:
-        os.replace(tmp, dst)
-        if sidecar.exists():
-            log.warning("%s: GDAL keeps part of its metadata in %s", dst, old_sidecar.name)
-            os.replace(sidecar, old_sidecar)
-        else:
-            old_sidecar.unlink(missing_ok=True)
-    except OSError as exc:
-        raise OutputNotWritableError(dst, exc.strerror or str(exc)) from exc
-
-
 def _aux_xml(path: Path) -> Path:
     return path.with_name(path.name + ".aux.xml")
 
 
-def _remove_temps(tmp: Path) -> None:
-    """Remove ``tmp`` and what GDAL may have left beside it (``.ovr.tmp``, ``.msk.ovr.tmp``, ``.aux.xml``)."""
-    for path in (tmp, *tmp.parent.glob(glob.escape(tmp.name) + ".*")):
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            log.debug("could not remove temporary file %s", path)
-
-
 def place_copy(src: Path, dst: Path, *, link: bool) -> None:
-    """Put the bytes of ``src`` at ``dst``: a hard link if allowed and possible, else a copy."""
-    tmp = _temp_for(dst)
-    try:
-        how = "copy"
-        if link:
-            try:
-                os.link(src, tmp)
-                how = "hard link"
-            except OSError:  # another file system, links not supported or not allowed
-                pass
-        if how == "copy":
-            try:
-                shutil.copyfile(src, tmp)
-            except OSError as exc:
-                raise OutputNotWritableError(dst, exc.strerror or str(exc)) from exc
-        _replace(tmp, dst)
-    except BaseException:
-        _remove_temps(tmp)
-        raise
+    """Put the bytes of ``src`` at ``dst``: a hard link if allowed and possible, else a copy.
+
+    A stale ``.aux.xml`` beside ``dst`` is removed: it would lay outdated metadata over the file.
+    """
+    how = copy_file(src, dst, link=link, sidecars=_SIDECARS)
     log.debug("%s -> %s: already a COG, %s", src, dst, how)

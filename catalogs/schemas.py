@@ -44,7 +44,8 @@ from jsonschema_specifications import REGISTRY as META_SCHEMAS
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from catalogs.errors import SchemaUnavailableError
+from catalogs.errors import OutputNotWritableError, SchemaUnavailableError
+from catalogs.fsio import atomic_write_bytes
 
 try:  # optional accelerator: a compiled validator for the yes/no question, ~100x faster than jsonschema
     import jsonschema_rs
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 SCHEMA_DIR_ENV = "HARVESTER_SCHEMA_DIR"
 SCHEMA_CACHE_ENV = "HARVESTER_SCHEMA_CACHE"
 NETWORK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_CACHE_WRITE = threading.Lock()
 
 #: the PROJJSON schema versions shipped with rasterio and pyproj, and where to find the file in each package
 _PROJJSON_URL = re.compile(r"^https?://proj\.org/schemas/(v[0-9.]+)/projjson\.schema\.json$")
@@ -477,15 +479,10 @@ def _read_schema_file(url: str, file: Any) -> dict[str, Any]:
 
 def _save_atomically(path: Path, data: bytes) -> None:
     """Write a fetched schema into the cache; a failure to cache is logged, not raised."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
+        # stores in several threads may fetch the same schema, and the temporary name is one per process
+        with _CACHE_WRITE:
+            atomic_write_bytes(path, data)
+    except (OSError, OutputNotWritableError) as exc:
         log.warning("could not cache schema at %s: %s", path, exc)
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -36,7 +35,7 @@ import pystac.utils
 
 from catalogs import stac
 from catalogs.errors import CatalogError, CatalogFormatError, OutputNotWritableError
-from catalogs.fsio import atomic_write_bytes, check_id, lock_file, unlock_file
+from catalogs.fsio import atomic_write_bytes, check_id, copy_file, lock_file, move_file, unlock_file
 from catalogs.index import CatalogIndex, ItemRecord
 
 log = logging.getLogger(__name__)
@@ -591,22 +590,10 @@ def _place(source: Path, target: Path, mode: AssetMode) -> None:
         return
     if not source.is_file():
         raise CatalogError(f"asset file not found: {source}")
-    try:
-        if mode == "move":
-            shutil.move(source, target)  # a rename on the same file system, copy and delete across
-            return
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
-        if mode == "link":
-            try:
-                os.link(source, tmp)
-            except OSError:
-                shutil.copyfile(source, tmp)
-        else:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OutputNotWritableError(target, exc.strerror or str(exc)) from exc
+    if mode == "move":
+        move_file(source, target)
+    else:
+        copy_file(source, target, link=mode == "link")
 
 
 def _asset_definition(asset: dict[str, Any]) -> dict[str, Any]:

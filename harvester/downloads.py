@@ -13,19 +13,14 @@ a URL's query string or credentials.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import hashlib
 import json
 import logging
-import os
 import queue
 import re
-import socket
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +35,10 @@ from adapters.errors import (
     UnsafePathError,
     error_for_response,
 )
-from catalogs.errors import HarvestError
 from adapters.http import RetryPolicy, loggable_url, redact_url, transport_error
+from catalogs.errors import HarvestError
+from catalogs.fsio import atomic_write_bytes, rename_into_place
+from harvester.fastio import body_blocks, preallocate
 
 log = logging.getLogger(__name__)
 
@@ -131,108 +128,6 @@ def _unsafe_reason(name: str) -> str | None:
     if any(p in ("", ".") for p in parts):
         return "contains an empty or '.' component"
     return None
-
-
-# ------------------------------------------------------------------------------------- preallocation
-
-
-def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
-    """glibc's ``fallocate`` (Linux), which Python's ``os`` lacks with flags; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fallocate = libc.fallocate
-    except (OSError, AttributeError):
-        return None
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    fallocate.restype = ctypes.c_int
-    return fallocate
-
-
-_FALLOCATE = _load_fallocate()
-_FALLOC_FL_KEEP_SIZE = 1
-_PREALLOCATE_MIN = 8 << 20
-
-
-def preallocate(fd: int, offset: int, length: int) -> None:
-    """Reserve disk space for ``length`` bytes at ``offset`` of an open file, without changing its size.
-
-    The writes that follow then need no block allocation (a quarter less CPU for big downloads on ext4), and
-    a full disk is found before the transfer instead of in its middle (raises ``OSError(ENOSPC)``). The
-    size is kept so that a ``.part`` still says how much arrived. Best effort: skipped for small lengths
-    and where the system or file system cannot do it.
-    """
-    if _FALLOCATE is None or length < _PREALLOCATE_MIN:
-        return
-    if _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, offset, length) != 0:
-        err = ctypes.get_errno()
-        if err == errno.ENOSPC:
-            raise OSError(err, os.strerror(err))
-
-
-# --------------------------------------------------------------------------------- reading the body
-
-
-#: a body at least this long is read straight from the connection's socket (see `body_blocks`)
-DIRECT_MIN = 8 << 20
-_BLOCK = 1 << 20
-
-
-def body_blocks(response: httpx.Response) -> Iterator[bytes | memoryview]:
-    """The raw bytes of a streamed ``response``'s body, block by block.
-
-    httpx parses HTTP/1.1 with h11, which copies every received block three times on its way out (into
-    its buffer, then two slices); for a big file that is more CPU than receiving, writing and hashing it,
-    and keeps a download well below curl's speed. So a plain body of known length (``Content-Length``, no
-    transfer coding) of at least `DIRECT_MIN` bytes is read, after the bytes h11 already holds, straight
-    from the connection's socket into fresh buffers: one copy, as curl does. h11 then never sees the end
-    of the body, so httpcore closes that connection instead of reusing it; small bodies, where reuse
-    matters more, keep the usual path. Failures are raised as the httpx errors the usual path raises.
-    """
-    chunks = response.iter_raw()  # kept referenced: a collected generator would close the connection
-    sock = _direct_socket(response)
-    if sock is None:
-        yield from chunks
-        return
-    remaining = int(response.headers["Content-Length"])
-    for chunk in chunks:  # the first block (what h11 read with the headers), through the usual path
-        remaining -= len(chunk)
-        yield chunk
-        break
-    while remaining > 0:
-        buffer = bytearray(min(_BLOCK, remaining))  # fresh each time: the hashing thread may hold the last
-        try:
-            received = sock.recv_into(buffer)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("timed out reading the body") from exc
-        except OSError as exc:
-            raise httpx.ReadError(f"reading the body failed ({exc.strerror or exc})") from exc
-        if received == 0:
-            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-        remaining -= received
-        yield memoryview(buffer)[:received]
-
-
-def _direct_socket(response: httpx.Response) -> socket.socket | None:
-    """The socket to read the rest of ``response``'s body from, when that is safe; else None."""
-    length = response.headers.get("Content-Length", "")
-    if (response.http_version != "HTTP/1.1" or "Transfer-Encoding" in response.headers
-            or not length.isdigit() or int(length) < DIRECT_MIN):
-        return None
-    stream = response.extensions.get("network_stream")
-    # Only httpcore's plain synchronous stream (TCP, or TLS on it): its socket yields the body's bytes. A
-    # TLS-in-TLS stream (an HTTPS proxy) or a test transport has no such socket.
-    if _SyncStream is None or type(stream) is not _SyncStream:
-        return None
-    sock = stream.get_extra_info("socket")
-    return sock if isinstance(sock, socket.socket) else None
-
-
-try:
-    from httpcore._backends.sync import SyncStream as _SyncStream
-except ImportError:  # pragma: no cover - another httpcore layout: always the usual path
-    _SyncStream = None  # type: ignore[assignment,misc]
 
 
 # ------------------------------------------------------------------------------------------- checksums
@@ -572,9 +467,7 @@ class _Transfer:
         self.etag = etag
         meta = {"url": loggable_url(self.remote.url), "redacted_url": redact_url(self.remote.url),
                 "size": self.total, "etag": etag}
-        tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, self.sidecar)
+        atomic_write_bytes(self.sidecar, json.dumps(meta).encode())
 
     def _write_body(self, response: httpx.Response) -> None:
         mode = "ab" if self.offset else "wb"
@@ -629,7 +522,7 @@ class _Transfer:
                 self._discard()
                 raise ChecksumMismatchError(f"{self.req.name}: checksum mismatch: expected "
                                             f"{self.algo}:{self.expected_digest}, got {self.algo}:{got}")
-        os.replace(self.part, self.target)
+        rename_into_place(self.part, self.target)  # the part is kept across runs: not a temporary file
         self.sidecar.unlink(missing_ok=True)
         log.info("downloaded %s (%d bytes, %d transferred%s) from %s", self.req.name, size, self.transferred,
                  ", resumed" if self.resumed else "", loggable_url(self.remote.url))

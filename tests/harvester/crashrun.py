@@ -52,6 +52,7 @@ def _atomic_write_then_die(path: Any, data: bytes) -> None:
 
 def install(point: str, n: int) -> None:
     import catalogs.cog
+    import catalogs.fsio
     import catalogs.items
     import catalogs.store
     from harvester.state import StateDB
@@ -64,8 +65,9 @@ def install(point: str, n: int) -> None:
         _hook(StateDB, "file_done", n)
     elif point == "converted":
         _hook(catalogs.cog, "convert_to_cog", n, after=True)
-    elif point == "converting":  # GDAL wrote the temp COG, not yet renamed
-        _hook(catalogs.cog, "_replace", n)
+    elif point == "converting":  # GDAL wrote (or a COG was linked to) the temp file, not yet renamed
+        _hook(catalogs.fsio, "rename_into_place", n,
+              when=lambda src, dst: os.fspath(src).endswith(".tmp") and os.fspath(dst).endswith(".tif"))
     elif point == "thumbnail":
         _hook(catalogs.items, "write_thumbnail", n)
     elif point == "placing-assets":  # some assets moved into the catalog, the item file not written

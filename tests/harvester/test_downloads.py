@@ -29,7 +29,7 @@ from adapters.errors import (
 )
 from adapters.simkit import FaultInjector, LoopbackServer, RequestLog, range_response
 from adapters.auth import BearerToken
-from harvester import downloads
+from harvester import fastio
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult, parse_checksum, safe_target
 from adapters.http import RetryPolicy, make_client
 
@@ -41,14 +41,72 @@ def blob(seed: int, size: int = SIZE) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
+class Gate:
+    """Holds requests until ``parties`` of them are in the server together, and counts the most there at once.
+
+    A request is counted from when the app starts on it until its answer is handed back to the server, a
+    span within the one in which its client waits for it: so `most` never exceeds the client's concurrency,
+    and the gate makes it reach ``parties``, whatever the load. The first time they are there, the gate
+    stays shut ``grace`` seconds more for requests beyond them to show up and be counted (a client that
+    keeps to its bound sends none, so the count does not depend on this time; a client that does not is
+    caught unless its requests take longer than that to come). When fewer than ``parties`` of the
+    ``total`` requests expected are left, those left are enough. A request kept ``timeout`` seconds gets a 503.
+    """
+
+    def __init__(self, parties: int, total: int, grace: float = 0.2, timeout: float = 10.0) -> None:
+        self.parties = parties
+        self.left = total
+        self.grace = grace
+        self.timeout = timeout
+        self.inside = 0
+        self.most = 0
+        self._opened = 0  # how many times the gate opened
+        self._graced = False
+        self._opening = False
+        self._cond = threading.Condition()
+
+    def enter(self) -> bool:
+        """Wait at the gate; False when it did not open in time."""
+        with self._cond:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            opened = self._opened
+            if self.inside >= min(self.parties, self.left) and not self._opening:
+                if not self._graced:
+                    self._graced = self._opening = True
+                    deadline = time.monotonic() + self.grace
+                    while (remaining := deadline - time.monotonic()) > 0:
+                        self._cond.wait(remaining)
+                    self._opening = False
+                self._open()
+                return True
+            return self._cond.wait_for(lambda: self._opened != opened, self.timeout)
+
+    def leave(self) -> None:
+        with self._cond:
+            self.inside -= 1
+            self.left -= 1
+            if self.inside and self.inside >= min(self.parties, self.left) and not self._opening:
+                self._open()  # those still waiting are all there are left
+
+    def _open(self) -> None:
+        self._opened += 1
+        self._cond.notify_all()
+
+
 class FileHost:
-    """Files by path, with Range support (unless listed in ``no_ranges``), ETags, and an optional delay."""
+    """Files by path, with Range support (unless listed in ``no_ranges``) and ETags.
+
+    A ``gate`` (see `Gate`) holds requests until enough are there together; ``hold`` keeps every answer
+    until the event is set.
+    """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.etags: dict[str, str] = {}
         self.no_ranges: set[str] = set()
-        self.delay = 0.0
+        self.gate: Gate | None = None
+        self.hold: threading.Event | None = None
         self.authorizations: list[str | None] = []
 
     @Request.application
@@ -57,8 +115,14 @@ class FileHost:
         data = self.files.get(request.path)
         if data is None:
             return Response("no such file", status=404)
-        if self.delay:
-            time.sleep(self.delay)
+        if self.hold is not None and not self.hold.wait(10):
+            return Response("held too long", status=503)
+        if self.gate is not None:
+            try:
+                if not self.gate.enter():
+                    return Response("too few requests at the gate", status=503)
+            finally:
+                self.gate.leave()
         etag = self.etags.get(request.path, hashlib.md5(data).hexdigest())
         return range_response(request, len(data), lambda offset, length: data[offset:offset + length], etag=etag,
                               ranges=request.path not in self.no_ranges, chunk_size=256 * 1024)
@@ -84,16 +148,16 @@ def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     Yields a list that gets, for each body, whether it was read from the socket.
     """
     used: list[bool] = []
-    real = downloads._direct_socket
+    real = fastio._direct_socket
 
     def spy(response: httpx.Response) -> Any:
         sock = real(response)
         used.append(sock is not None)
         return sock
 
-    monkeypatch.setattr(downloads, "_direct_socket", spy)
+    monkeypatch.setattr(fastio, "_direct_socket", spy)
     if request.param == "direct":
-        monkeypatch.setattr(downloads, "DIRECT_MIN", 0)
+        monkeypatch.setattr(fastio, "DIRECT_MIN", 0)
     yield used
 
 
@@ -152,13 +216,22 @@ def test_download_streams_verifies_and_places_the_file(host: Host, downloader: D
     assert record.range is None and record.bytes_sent == len(data)
 
 
-@pytest.mark.parametrize("algo", ["md5", "sha1", "SHA-512", "sha3-256", "blake2b"])
+@pytest.mark.parametrize("algo", ["md5", "sha1", "SHA-512", "sha3-256", "blake2b", "SHA256"])
 def test_any_hashlib_checksum_is_verified(host: Host, downloader: Downloader, tmp_path: Path, algo: str) -> None:
     data = blob(2, 100_000)
     host.files.files["/f.bin"] = data
     name = parse_checksum(f"{algo}:00")[0]
-    remote = RemoteFile(f"{host.url}/f.bin", "f.bin", checksum=f"{algo}:{hashlib.new(name, data).hexdigest().upper()}")
-    result = fetch_ok(downloader, remote, tmp_path)
+    right = hashlib.new(name, data).hexdigest()
+    wrong = hashlib.new(name, data[:-1]).hexdigest()  # a digest of the same length, of other bytes
+    url = f"{host.url}/f.bin"
+
+    refused = downloader.fetch(DownloadRequest(RemoteFile(url, "f.bin", checksum=f"{algo}:{wrong}"), tmp_path / "a"))
+    assert isinstance(refused.error, ChecksumMismatchError)
+    assert str(refused.error) == f"f.bin: checksum mismatch: expected {name}:{wrong}, got {name}:{right}"
+    assert refused.path is None and list((tmp_path / "a").iterdir()) == []
+
+    result = fetch_ok(downloader, RemoteFile(url, "f.bin", checksum=f"{algo}:{right.upper()}"), tmp_path / "b")
+    assert result.path == tmp_path / "b" / "f.bin" and result.path.read_bytes() == data
     assert result.sha256 == hashlib.sha256(data).hexdigest()
 
 
@@ -481,20 +554,34 @@ def test_unsafe_names_are_refused_without_a_request(host: Host, downloader: Down
 
 
 def test_concurrency_is_bounded(host: Host, client: httpx.Client, tmp_path: Path) -> None:
-    host.files.delay = 0.05
     remotes = [host.add(f"/c{i}.bin", blob(50 + i, 20_000)) for i in range(10)]
+    host.files.gate = gate = Gate(parties=3, total=len(remotes))
     results = Downloader(client, concurrency=3).fetch_all(DownloadRequest(r, tmp_path) for r in remotes)
     assert all(r.ok for r in results)
     assert [r.request.remote for r in results] == remotes  # in order
-    assert host.log.max_concurrent == 3
+    assert gate.most == 3
+    assert len(host.log.records()) == 10
 
 
 def test_the_same_target_twice_is_fetched_once(host: Host, client: httpx.Client, tmp_path: Path) -> None:
-    host.files.delay = 0.05
     remote = host.add("/twice.bin", blob(60, 20_000))
-    first, second = Downloader(client, concurrency=2).fetch_all([DownloadRequest(remote, tmp_path)] * 2)
+    downloader = Downloader(client, concurrency=2)
+    # the first request is answered only once both fetches have come to the target's lock
+    host.files.hold = both_at_the_lock = threading.Event()
+    real_lock_for, asked = downloader._lock_for, []
+
+    def lock_for(target: Path) -> threading.Lock:
+        asked.append(target)
+        if len(asked) == 2:
+            both_at_the_lock.set()
+        return real_lock_for(target)
+
+    downloader._lock_for = lock_for  # type: ignore[method-assign]
+    first, second = downloader.fetch_all([DownloadRequest(remote, tmp_path)] * 2)
+    assert asked == [tmp_path.resolve() / "twice.bin"] * 2
     assert first.ok and second.ok and [first.skipped, second.skipped].count(True) == 1
     assert len(host.log.records()) == 1
+    assert (tmp_path / "twice.bin").read_bytes() == host.files.files["/twice.bin"]
 
 
 def test_unexpected_failures_are_returned_too(host: Host, client: httpx.Client, tmp_path: Path) -> None:
