@@ -33,7 +33,8 @@ from typing import Any
 import httpx
 
 from adapters.errors import AuthError, error_for_response
-from adapters.http import IDEMPOTENT, loggable_url, make_client, raise_for_status, redact_url, transport_error
+from adapters.http import IDEMPOTENT, make_client, raise_for_status, transport_error
+from adapters.redact import loggable_url, redact_url
 
 log = logging.getLogger(__name__)
 

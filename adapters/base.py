@@ -25,13 +25,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import httpx
-import pystac
+from catalogs.drafts import CollectionSpec, ItemDraft
 
-from catalogs.drafts import ItemDraft
-from catalogs.store import CollectionSpec
+if TYPE_CHECKING:  # annotations only: `harvester status` reads job records without an HTTP or STAC stack
+    import httpx
+    import pystac
 
 AssetsMode = Literal["download", "remote"]
 #: what a source asks for: new jobs, existing ones, or (config files) whatever its settings say
@@ -135,6 +135,9 @@ class Adapter:
     provider: ClassVar[str]
     kind: ClassVar[Literal["jobs", "search"]] = "jobs"
     Settings: ClassVar[type]
+    #: modules `translate` needs that its own module does not import: loaded once into the server that forks
+    #: the worker processes, so that no worker pays their import (e.g. the module doing the translation)
+    worker_modules: ClassVar[tuple[str, ...]] = ()
     #: the credentials to send on the adapter's own requests (and on downloads with ``auth=True``)
     auth: httpx.Auth | None = None
 

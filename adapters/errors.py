@@ -19,9 +19,12 @@ Each adapter turns provider responses into these in one place (`error_for_respon
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from catalogs.errors import HarvestError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ProviderError(HarvestError):

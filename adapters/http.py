@@ -8,17 +8,17 @@ what is worth retrying (connection failures, 429, 5xx) with exponential backoff 
 `raise_for_status` and `transport_error`).
 
 Nothing stored or logged may contain a URL as given: signed URLs carry credentials in their query. Use
-`redact_url` (or `loggable_url`, which drops the query altogether).
+`adapters.redact.redact_url` (or `loggable_url`, which drops the query altogether).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
@@ -28,48 +28,15 @@ from adapters.errors import (
     error_for_response,
     retry_after_seconds,
 )
+from adapters.redact import loggable_url, redact_url
 from catalogs import __version__
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"stac-harvester/{__version__}"
 
-#: query parameters whose values are credentials (compared case-insensitively)
-SENSITIVE_PARAMS = frozenset(p.lower() for p in (
-    "token", "access_token", "refresh_token", "id_token", "auth", "authorization", "key", "apikey", "api_key",
-    "api-key", "signature", "sig", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token",
-    "X-Goog-Signature", "X-Goog-Credential", "AWSAccessKeyId", "Policy", "Key-Pair-Id", "password", "passwd",
-    "pwd", "secret", "client_secret", "code", "session", "sessionid",
-))
-REDACTED = "REDACTED"
-
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    """``url`` without userinfo and with the values of credential-like query parameters replaced.
-
-    The parameter names stay (``?X-Amz-Signature=REDACTED``), so the result still says what the URL was.
-    """
-    parts = urlsplit(str(url))
-    netloc = parts.netloc.rpartition("@")[2]
-    query = "&".join(_redact_pair(pair) for pair in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def _redact_pair(pair: str) -> str:
-    """One ``name=value`` of a query string, its value replaced when the name is a credential's."""
-    name = pair.partition("=")[0]
-    if unquote_plus(name).lower() in SENSITIVE_PARAMS:
-        return f"{name}={REDACTED}"
-    return pair
-
-
-def loggable_url(url: str | httpx.URL) -> str:
-    """``url`` without userinfo, query string and fragment: what retries and progress lines show."""
-    parts = urlsplit(str(url))
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 @dataclass(frozen=True)
@@ -229,10 +196,10 @@ def make_client(*, timeout: float = 60.0, connect_timeout: float = 10.0, max_con
     """
     install_log_redaction()
     _tune_read_size()
-    inner = transport or httpx.HTTPTransport(
+    inner = transport or _PoolOnFirstUse(lambda: httpx.HTTPTransport(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         proxy=proxy,
-    )
+    ))
     return httpx.Client(
         transport=RetryTransport(inner, retries),
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -240,6 +207,30 @@ def make_client(*, timeout: float = 60.0, connect_timeout: float = 10.0, max_con
         follow_redirects=True,
         auth=auth,
     )
+
+
+class _PoolOnFirstUse(httpx.BaseTransport):
+    """The network transport, made when the first request is sent.
+
+    Making it loads the system's CA certificates into a TLS context (25 ms), which a run that finds
+    nothing to do (every job harvested before) never needs.
+    """
+
+    def __init__(self, make: Callable[[], httpx.BaseTransport]) -> None:
+        self._make = make
+        self._transport: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            with self._lock:  # the download threads share one client
+                if self._transport is None:
+                    self._transport = self._make()
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
 
 def raise_for_status(response: httpx.Response, what: str, detail: str | None = None) -> httpx.Response:

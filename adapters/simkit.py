@@ -85,7 +85,7 @@ class LoopbackServer:
         self.host = host
         self.port: int = self._server.port
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01},  # close() waits up to this
             name=f"loopback-server-{self.port}", daemon=True,
         )
         self._thread.start()

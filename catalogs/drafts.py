@@ -1,6 +1,7 @@
 """Provider-neutral descriptions of what an item should be, before the files are read.
 
-Adapters produce `ItemDraft`s; `catalogs.items.build` turns them into STAC items by reading the files.
+Adapters produce `ItemDraft`s, which `catalogs.items.build` turns into STAC items by reading the files, and
+a `CollectionSpec` for each collection, which `catalogs.store` completes with what its items say.
 """
 
 from __future__ import annotations
@@ -63,3 +64,23 @@ class ItemDraft:
     links: list[dict[str, Any]] = field(default_factory=list)
     footprint_asset: str | None = None
     thumbnail: bool = True
+
+
+@dataclass
+class CollectionSpec:
+    """What a collection says about itself; extent, summaries, item_assets and links are derived."""
+
+    id: str
+    description: str
+    title: str | None = None
+    license: str = "other"
+    providers: list[dict[str, Any]] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    #: item properties whose distinct values (or numeric range) are summarised
+    summaries: list[str] = field(default_factory=list)
+    #: item_assets given by the adapter win over the ones derived from items
+    item_assets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stac_extensions: list[str] = field(default_factory=list)
+    extra_fields: dict[str, Any] = field(default_factory=dict)
+    #: links beside the structural ones (root, parent, child, item): ``license``, ``about``, ...
+    links: list[dict[str, Any]] = field(default_factory=list)

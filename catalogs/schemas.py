@@ -22,7 +22,6 @@ which is the reference: an object is only reported invalid when jsonschema finds
 
 from __future__ import annotations
 
-import importlib.resources
 import importlib.util
 import json
 import logging
@@ -32,10 +31,9 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import httpx
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
@@ -47,6 +45,9 @@ from referencing.jsonschema import DRAFT7
 from catalogs.errors import OutputNotWritableError, SchemaUnavailableError
 from catalogs.fsio import atomic_write_bytes
 
+if TYPE_CHECKING:
+    import httpx
+
 try:  # optional accelerator: a compiled validator for the yes/no question, ~100x faster than jsonschema
     import jsonschema_rs
 except ImportError:  # pragma: no cover - depends on the environment
@@ -54,9 +55,11 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 log = logging.getLogger(__name__)
 
+#: the extension schemas that ship with the harvester (package data), laid out by URL
+SHIPPED_SCHEMAS = Path(__file__).resolve().parent / "schemas_data"
 SCHEMA_DIR_ENV = "HARVESTER_SCHEMA_DIR"
 SCHEMA_CACHE_ENV = "HARVESTER_SCHEMA_CACHE"
-NETWORK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+NETWORK_TIMEOUT = 10.0  # seconds, for each schema fetched with allow_network
 _CACHE_WRITE = threading.Lock()
 
 #: the PROJJSON schema versions shipped with rasterio and pyproj, and where to find the file in each package
@@ -127,12 +130,24 @@ def _default_cache_dir() -> Path:
     return Path(base) / "stac-harvester" / "schemas"
 
 
+def _package_folder(package: str, *parts: str) -> Path | None:
+    """The folder ``parts`` inside the installed top-level ``package``, found without importing it.
+
+    (`importlib.resources.files` would import the package: for rasterio or pystac that is a tenth of a second or
+    more that `harvester validate` has no other use for.)
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)), *parts)
+    return folder if folder.is_dir() else None
+
+
 def _bundled_stac_schemas() -> dict[str, Any]:
-    """STAC core and GeoJSON schemas bundled with pystac: URL -> importlib Traversable."""
+    """STAC core and GeoJSON schemas bundled with pystac: URL -> path."""
     found: dict[str, Any] = {}
-    try:
-        root = importlib.resources.files("pystac.validation.jsonschemas")
-    except ModuleNotFoundError:
+    root = _package_folder("pystac", "validation", "jsonschemas")
+    if root is None:
         return found
     spec = root / "stac-spec"
     if spec.is_dir():
@@ -156,12 +171,10 @@ def _bundled_stac_schemas() -> dict[str, Any]:
     return found
 
 
-def _projjson_files() -> Iterator[Any]:
+def _projjson_files() -> Iterator[Path]:
     for package, relpath in _PROJJSON_FILES:
-        if importlib.util.find_spec(package) is None:
-            continue
-        file = importlib.resources.files(package).joinpath(relpath)
-        if file.is_file():
+        folder = _package_folder(package)
+        if folder is not None and (file := folder / relpath).is_file():
             yield file
 
 
@@ -175,7 +188,7 @@ def external_refs(schema: Any, base: str) -> set[str]:
             if isinstance(node_id, str):
                 base = urljoin(base, node_id)
             ref = node.get("$ref")
-            if isinstance(ref, str):
+            if isinstance(ref, str) and not ref.startswith("#"):  # "#/definitions/...": this document
                 target = normalize_url(urljoin(base, ref))
                 if target and target != normalize_url(base):
                     found.add(target)
@@ -269,7 +282,7 @@ class SchemaStore:
 
         if relpath is not None:
             # The extension schemas the harvester itself writes ship with it: its own output always validates offline.
-            shipped = importlib.resources.files("catalogs") / "schemas_data" / relpath.as_posix()
+            shipped = SHIPPED_SCHEMAS / relpath
             if shipped.is_file():
                 return _read_schema_file(url, shipped), f"stac-harvester: {shipped}"
             looked.append("schemas shipped with stac-harvester")
@@ -311,6 +324,8 @@ class SchemaStore:
         return self._fetch(url, cached, looked), "network"
 
     def _fetch(self, url: str, cached: Path | None, looked: list[str]) -> dict[str, Any]:
+        import httpx  # only with allow_network: offline validation never loads an HTTP stack
+
         try:
             if self._client is not None:
                 response = self._client.get(url, timeout=NETWORK_TIMEOUT, follow_redirects=True)
@@ -407,14 +422,18 @@ class SchemaStore:
         return check(instance)
 
     def _compile_check(self, url: str) -> Callable[[Any], bool]:
-        validator = self.validator(url)  # loads every schema it needs, or raises
-        check: Callable[[Any], bool] = validator.is_valid
+        check: Callable[[Any], bool] | None = None
         if self.accelerate:
+            # The compiled validator loads every schema it needs and checks each against its metaschema, so
+            # jsonschema's own validator (whose set-up costs more than a small catalog's whole validation)
+            # is only built when an object is invalid and its errors are asked for.
             with self._lock:
                 try:
                     check = self._compiled_check(url)
-                except Exception as exc:  # noqa: BLE001 - any failure just means the slower path
+                except Exception as exc:  # noqa: BLE001 - any failure means the slower path, which says why
                     log.debug("no accelerated validator for %s (%s); using jsonschema", url, exc)
+        if check is None:
+            check = self.validator(url).is_valid  # loads every schema it needs, or raises
         self._checks[url] = check
         return check
 

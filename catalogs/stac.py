@@ -4,6 +4,10 @@ from __future__ import annotations
 
 STAC_VERSION = "1.1.0"
 
+#: the folder of a catalog that holds what the harvester keeps beside it (index, state, locks, downloads);
+#: hidden, so that servers and readers of the catalog skip it
+STATE_DIR = ".harvest"
+
 PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 RASTER = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
 FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from json.encoder import encode_basestring_ascii as _encode_str  # type: ignore[attr-defined]
@@ -34,6 +34,8 @@ import pystac
 import pystac.utils
 
 from catalogs import stac
+from catalogs.stac import STATE_DIR
+from catalogs.drafts import CollectionSpec
 from catalogs.errors import CatalogError, CatalogFormatError, OutputNotWritableError
 from catalogs.fsio import atomic_write_bytes, check_id, copy_file, lock_file, move_file, unlock_file
 from catalogs.index import CatalogIndex, ItemRecord
@@ -41,7 +43,6 @@ from catalogs.index import CatalogIndex, ItemRecord
 log = logging.getLogger(__name__)
 
 AssetMode = Literal["move", "copy", "link"]
-STATE_DIR = ".harvest"
 #: a collection with more items than this lists them in yearly sub-catalogs instead of directly
 SPLIT_THRESHOLD = 10_000
 #: summaries list at most this many distinct values of a field (numbers are summarised as a range)
@@ -56,26 +57,6 @@ IO_THREADS = 4
 MIN_SLICE = 16
 _STRUCTURAL = {"root", "parent", "self", "collection", "child", "item"}
 T = TypeVar("T")
-
-
-@dataclass
-class CollectionSpec:
-    """What a collection says about itself; extent, summaries, item_assets and links are derived."""
-
-    id: str
-    description: str
-    title: str | None = None
-    license: str = "other"
-    providers: list[dict[str, Any]] = field(default_factory=list)
-    keywords: list[str] = field(default_factory=list)
-    #: item properties whose distinct values (or numeric range) are summarised
-    summaries: list[str] = field(default_factory=list)
-    #: item_assets given by the adapter win over the ones derived from items
-    item_assets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    stac_extensions: list[str] = field(default_factory=list)
-    extra_fields: dict[str, Any] = field(default_factory=dict)
-    #: links beside the structural ones (root, parent, child, item): ``license``, ``about``, ...
-    links: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from catalogs.drafts import RasterKind
-from catalogs.errors import NotARasterError
 from catalogs.fsio import atomic_write_bytes
 from catalogs.rasters import open_raster
 

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 
 from adapters import registry
 from adapters.base import Adapter, AssetsMode, SourceAction, url_settings
-from adapters.http import redact_url
+from adapters.redact import redact_url
 from catalogs.errors import HarvestError
 
 

@@ -35,7 +35,8 @@ from adapters.errors import (
     UnsafePathError,
     error_for_response,
 )
-from adapters.http import RetryPolicy, loggable_url, redact_url, transport_error
+from adapters.http import RetryPolicy, transport_error
+from adapters.redact import loggable_url, redact_url
 from catalogs.errors import HarvestError
 from catalogs.fsio import atomic_write_bytes, rename_into_place
 from harvester.fastio import body_blocks, preallocate

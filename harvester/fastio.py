@@ -20,8 +20,8 @@ breaks the direct path shows there.
 
 from __future__ import annotations
 
-import ctypes
 import errno
+import functools
 import os
 import socket
 import sys
@@ -35,10 +35,16 @@ __all__ = ["DIRECT_MIN", "body_blocks", "preallocate"]
 # ------------------------------------------------------------------------------------- preallocation
 
 
-def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
-    """glibc's ``fallocate`` (Linux), which Python's ``os`` lacks with flags; None elsewhere."""
+@functools.cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """glibc's ``fallocate`` (Linux), which Python's ``os`` lacks with flags; None elsewhere.
+
+    Looked up on first use: loading ctypes and libc is most of this module's import time, which a run that
+    downloads nothing should not pay."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fallocate = libc.fallocate
@@ -49,7 +55,6 @@ def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
     return fallocate
 
 
-_FALLOCATE = _load_fallocate()
 _FALLOC_FL_KEEP_SIZE = 1
 _PREALLOCATE_MIN = 8 << 20
 
@@ -62,9 +67,12 @@ def preallocate(fd: int, offset: int, length: int) -> None:
     size is kept so that a ``.part`` still says how much arrived. Best effort: skipped for small lengths
     and where the system or file system cannot do it.
     """
-    if _FALLOCATE is None or length < _PREALLOCATE_MIN:
+    fallocate = _fallocate() if length >= _PREALLOCATE_MIN else None
+    if fallocate is None:
         return
-    if _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, offset, length) != 0:
+    if fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, length) != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         if err == errno.ENOSPC:
             raise OSError(err, os.strerror(err))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-import multiprocessing
 import os
 import shutil
 import threading
@@ -30,24 +29,26 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import pystac
 
 from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
 from adapters.errors import ExpiredError
+from adapters.http import make_client, transport_error
 from catalogs.drafts import ItemDraft
 from catalogs.errors import HarvestError
-from catalogs.store import BATCH as SEARCH_BATCH
-from catalogs.store import CatalogStore
 from harvester.config import Config, SourceConfig
 from harvester.downloads import Downloader, DownloadRequest, DownloadResult
-from adapters.http import make_client, transport_error
 from harvester.progress import NullProgress, Progress
-from harvester.pool import WorkPool
+from harvester.pool import WorkPool, worker_context
 from harvester.state import DONE_STAGES, STATE_DIR, FileRow, StateDB
 from harvester.work import BuiltItem, WorkerError, build_item, describe
+
+if TYPE_CHECKING:
+    import pystac
+
+    from catalogs.store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ class _Harvest:
     @property
     def store(self) -> CatalogStore:
         if self._store is None:
+            from catalogs.store import CatalogStore  # with pystac: only for a run that writes
+
             cat = self.config.catalog
             self._store = self.stack.enter_context(
                 CatalogStore(self.root, title=cat.title, description=cat.description))
@@ -466,11 +469,13 @@ class _Harvest:
 
     def _add_item(self, job: _Job, item_id: str, built: BuiltItem) -> None:
         """Put a built item in the catalog (in this thread, the only one that writes it)."""
+        from pystac import Item
+
         try:
             self.summary.add_time("convert", built.seconds_convert)
             self.summary.add_time("build", built.seconds_build)
             start = time.perf_counter()
-            item = pystac.Item.from_dict(built.item, preserve_dict=False)
+            item = Item.from_dict(built.item, preserve_dict=False)
             self._ensure_collection(job.adapter, built.collection)
             self.store.add(item, assets="move")
             self.summary.add_time("write", time.perf_counter() - start)
@@ -520,6 +525,8 @@ class _Harvest:
         self._collections.add(collection_id)
 
     def _search(self, source: SourceConfig, adapter: Adapter) -> None:
+        from catalogs import store  # the batch the writer takes at once (read here: tests make it smaller)
+
         adapter.check()
         batch: list[pystac.Item] = []
         try:
@@ -530,7 +537,7 @@ class _Harvest:
                     self.summary.fail(Failure(source.name, str(exc), item=item.id))
                     continue
                 batch.append(item)
-                if len(batch) == SEARCH_BATCH:
+                if len(batch) == store.BATCH:
                     self._add_found(source, batch)
                     batch = []
         finally:  # a search that fails part way keeps what it found before
@@ -568,8 +575,9 @@ def _make_executor(config: Config, *, workers: int | None = None) -> cf.Executor
     workers = workers or opts.workers or os.cpu_count() or 1
     if opts.executor == "thread":
         return cf.ThreadPoolExecutor(workers, thread_name_prefix="work")
-    # spawn, not fork: the parent runs download threads and holds sockets and SQLite handles
-    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    adapters = {source.adapter for source in config.sources}
+    preload = [module for adapter in adapters for module in (adapter.__module__, *adapter.worker_modules)]
+    return cf.ProcessPoolExecutor(workers, mp_context=worker_context(sorted(preload)))
 
 
 class InlineExecutor(cf.Executor):

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import multiprocessing
+import multiprocessing.context
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,10 @@ from catalogs.errors import HarvestError
 from harvester.work import describe, run_task
 
 log = logging.getLogger(__name__)
+
+#: what a worker process needs loaded before its first task: the GDAL stack and the item builder
+WORKER_PRELOAD = ("harvester.work", "catalogs.cog", "catalogs.items", "catalogs.thumbnails", "catalogs.footprint",
+                  "numpy.ma")  # numpy.ma: what rasterio imports for the first masked read
 
 #: makes an executor: ``None`` workers means the configured number
 ExecutorFactory = Callable[[int | None], cf.Executor]
@@ -44,6 +50,25 @@ class WorkerLostError(HarvestError):
         self.retried = retried
         again = ", and again when it was retried alone" if retried else " (the executor cannot be replaced)"
         super().__init__(f"{task}: the worker process running it died{again} ({reason})")
+
+
+def worker_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseContext:
+    """How worker processes start: from a forkserver that imported `WORKER_PRELOAD` (and ``preload``: the
+    adapters' modules) once, where there is one.
+
+    Spawned workers each import rasterio, numpy, rio-cogeo and the rest again, which was most of a small
+    harvest's CPU time; forked from the server they start with all of it loaded, and so does a replacement
+    for a worker that died. The engine's own process never imports that stack. The server is a fresh
+    interpreter, not a fork of the engine: it holds none of its threads, sockets or SQLite handles (which is
+    why plain ``fork`` is not used). Where there is no forkserver (Windows), workers are spawned.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # one server per engine process: the list only counts until it starts (a run knows its adapters then)
+    # "__main__" too (multiprocessing's own default): else every worker runs the engine's main script again
+    context.set_forkserver_preload(list(dict.fromkeys(["__main__", *WORKER_PRELOAD, *preload])))
+    return context
 
 
 def lost_worker(exc: BaseException) -> bool:

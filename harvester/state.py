@@ -23,8 +23,8 @@ from typing import Any
 from adapters.base import JobRef, JobState, JobStatus, RemoteFile
 from catalogs.errors import CatalogFormatError, HarvestError, OutputNotWritableError
 from catalogs.fsio import lock_file, unlock_file
-from catalogs.store import STATE_DIR
-from adapters.http import redact_url
+from catalogs.stac import STATE_DIR
+from adapters.redact import redact_url
 
 STATE_FILE = "state.sqlite"
 LOCK_FILE = "run.lock"

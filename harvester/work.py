@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from catalogs import stac
-from catalogs.cog import ensure_cog, place_copy
 from catalogs.drafts import AssetDraft, ItemDraft
 from catalogs.errors import HarvestError, OutputNotWritableError
-from catalogs.items import build
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 T = TypeVar("T")
@@ -121,6 +119,10 @@ def build_item(draft: ItemDraft, workdir: Path) -> BuiltItem:
     The draft's own files (the downloads) are never moved or changed: COGs are written to ``workdir``,
     other files are hard-linked (or copied) there, so a re-run after a crash finds the downloads intact.
     """
+    # the GDAL stack is loaded here, in the worker (preloaded by its forkserver), never by the engine itself
+    from catalogs.cog import ensure_cog, place_copy
+    from catalogs.items import build
+
     workdir = Path(workdir)
     if workdir.exists():  # left by a killed run: start clean
         shutil.rmtree(workdir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 import pytest_socket
@@ -32,3 +33,17 @@ def test_loopback_is_allowed(recorded_connects: list[object], address: tuple) ->
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.connect(address)
     assert recorded_connects == [address]
+
+
+def test_unix_sockets_are_allowed_as_local_ipc(tmp_path: Path) -> None:
+    # the worker forkserver is asked for each new worker process over a UNIX socket
+    path = str(tmp_path / "ipc.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        server.bind(path)
+        server.listen(1)
+        client.connect(path)
+        peer, _ = server.accept()
+        with peer:
+            client.sendall(b"ok")
+            assert peer.recv(2) == b"ok"

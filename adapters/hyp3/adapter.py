@@ -13,19 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
+from adapters.base import Adapter, AssetsMode, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
 from adapters.errors import BadProductError, RequestRejectedError
-from adapters.hyp3 import translate as translation
-from adapters.hyp3.client import API_URL, AUTH_URL, Hyp3Client, earthdata_auth
+from adapters.hyp3.endpoints import API_URL, AUTH_URL
 from adapters.hyp3.jobs import load_jobs, same_job, validate_jobs
-from adapters.hyp3.names import UnknownProductNameError, split_file_name
+from adapters.hyp3.names import COLLECTIONS, UnknownProductNameError, split_file_name
 from adapters.archives import MAX_TOTAL_BYTES
 from catalogs import stac
-from catalogs.store import CollectionSpec
+from catalogs.drafts import CollectionSpec, ItemDraft
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,13 @@ class Hyp3Adapter(Adapter):
 
     provider = PROVIDER
     Settings = Hyp3Settings
+    worker_modules = ("adapters.hyp3.translate",)
 
     def __init__(self, settings: Hyp3Settings, client: httpx.Client, source: SourceInfo) -> None:
+        # the API client (and httpx with it) is the engine's business: worker processes import this module
+        # for `translate` only
+        from adapters.hyp3.client import Hyp3Client, earthdata_auth
+
         super().__init__(settings, client, source)
         self.auth = earthdata_auth(settings.auth_url)
         self.api = Hyp3Client(client, settings.url, self.auth)
@@ -211,7 +216,13 @@ class Hyp3Adapter(Adapter):
                                               fetch=not remote_mode))
         return outputs
 
-    translate = staticmethod(translation.translate)
+    @staticmethod
+    def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
+                  workdir: Path, assets: AssetsMode, settings: Any) -> list[ItemDraft]:
+        # imported here, in the worker that runs it: the engine itself never needs rasterio for HyP3
+        from adapters.hyp3.translate import translate
+
+        return translate(job, status, outputs, files, workdir, assets, settings)
 
     def collection(self, collection_id: str) -> CollectionSpec:
         return collection_spec(collection_id)
@@ -219,7 +230,7 @@ class Hyp3Adapter(Adapter):
 
 def collection_spec(collection_id: str) -> CollectionSpec:
     """How a HyP3 collection (one per job type, e.g. ``hyp3-rtc-gamma``) describes itself."""
-    job_type = next((t for t, c in translation.COLLECTIONS.items() if c == collection_id), None)
+    job_type = next((t for t, c in COLLECTIONS.items() if c == collection_id), None)
     title = TITLES.get(job_type or "", collection_id)
     return CollectionSpec(
         collection_id,

@@ -14,16 +14,13 @@ from typing import Any
 import httpx
 
 from adapters.errors import AuthError, ProviderError, error_for_response
+from adapters.hyp3.endpoints import API_URL, AUTH_URL
 from adapters.hyp3.jobs import MAX_JOBS_PER_REQUEST, batches
 from adapters.auth import BearerToken, CookieSession, netrc_credentials
 from adapters.http import transport_error
 
 log = logging.getLogger(__name__)
 
-API_URL = "https://hyp3-api.asf.alaska.edu"
-#: Earthdata Login's authorize endpoint for ASF's auth app: signing in here sets the ``asf-urs`` cookie
-AUTH_URL = ("https://urs.earthdata.nasa.gov/oauth/authorize?response_type=code&client_id=BO_n7nTIlMljdvU6kRRB3g"
-            "&redirect_uri=https://auth.asf.alaska.edu/login&app_type=401")
 EARTHDATA_HOST = "urs.earthdata.nasa.gov"
 SESSION_COOKIE = "asf-urs"
 MAX_REDIRECTS = 8

@@ -71,6 +71,14 @@ JOB_TYPES = ("RTC_GAMMA", "INSAR_GAMMA", "INSAR_ISCE_BURST", "INSAR_ISCE_MULTI_B
              "OPERA_RTC_S1")
 
 
+def collection_id(job_type: str) -> str:
+    """The collection of a job type's products: ``RTC_GAMMA`` -> ``hyp3-rtc-gamma``."""
+    return "hyp3-" + job_type.lower().replace("_", "-")
+
+
+COLLECTIONS = {job_type: collection_id(job_type) for job_type in JOB_TYPES}
+
+
 class UnknownProductNameError(BadProductError):
     """A name that matches no known HyP3 product form; the message names it (and the file/job when given)."""
 

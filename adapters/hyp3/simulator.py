@@ -51,23 +51,14 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from adapters.hyp3.jobs import EXAMPLE_PER_TYPE
-from adapters.hyp3.simproducts import (
-    JOB_TYPES,
-    LANDSAT_C2,
-    PRODUCT_FAULTS,
-    S1_BURST,
-    S1_SCENE,
-    S2_L1C,
-    Burst,
-    Product,
-    make_product,
-    hash_int,
-    parse_burst,
-)
+from adapters.hyp3.names import JOB_TYPES
+from adapters.hyp3.simgranules import LANDSAT_C2, S1_BURST, S1_SCENE, S2_L1C, Burst, hash_int, parse_burst
 from adapters.simkit import FaultInjector, LoopbackServer, control_app, range_response, wait_for_stdin_close
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from adapters.hyp3.simproducts import Product
 
 log = logging.getLogger(__name__)
 
@@ -690,6 +681,9 @@ class Hyp3Simulator:
         log.debug("job %s %s", job.job_id, status)
 
     def _product(self, job: SimJob) -> Product:
+        # rendering needs numpy, rasterio and h5py: loaded with the first product, not with the simulator
+        from adapters.hyp3.simproducts import PRODUCT_FAULTS, make_product
+
         with self._product_locks[job.job_id]:
             if job.product is None:
                 fault = job.fault if job.fault in PRODUCT_FAULTS else None

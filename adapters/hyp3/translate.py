@@ -31,7 +31,7 @@ from adapters.errors import BadProductError
 from adapters.hyp3 import acquisitions
 from adapters.hyp3.acquisitions import Acquisitions
 from adapters.hyp3.assets import BACKSCATTER, FOOTPRINT_PREFERENCE, AssetRule, describe
-from adapters.hyp3.names import JOB_TYPES, ProductName, UnknownProductNameError, split_file_name
+from adapters.hyp3.names import ProductName, UnknownProductNameError, collection_id, split_file_name
 from adapters.hyp3.parameters import ParameterFile, read_parameters
 from adapters.netcdf import variable_to_geotiff
 from catalogs import stac
@@ -51,12 +51,6 @@ UNIT_SPELLINGS = {"radians": "rad", "radian": "rad", "degrees": "deg", "degree":
 SCALES = {"power": "linear power", "amplitude": "linear amplitude", "decibel": "power in dB"}
 
 
-def collection_id(job_type: str) -> str:
-    """The collection of a job type's products: ``RTC_GAMMA`` -> ``hyp3-rtc-gamma``."""
-    return "hyp3-" + job_type.lower().replace("_", "-")
-
-
-COLLECTIONS = {job_type: collection_id(job_type) for job_type in JOB_TYPES}
 PRODUCT_TYPES = {"RTC_GAMMA": "RTC", "OPERA_RTC_S1": "RTC", "INSAR_GAMMA": "INTERFEROGRAM",
                  "INSAR_ISCE_BURST": "INTERFEROGRAM", "INSAR_ISCE_MULTI_BURST": "INTERFEROGRAM",
                  "ARIA_S1_GUNW": "GUNW", "AUTORIFT": "OFFSET_TRACKING"}

@@ -1,4 +1,4 @@
-"""The HTTP client factory, retries (adapters.http.RetryTransport) and URL redaction."""
+"""The HTTP client factory, retries (adapters.http.RetryTransport) and URL redaction (adapters.redact)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from adapters.http import (
     IDEMPOTENT,
     RetryPolicy,
     RetryTransport,
-    loggable_url,
     make_client,
     raise_for_status,
-    redact_url,
     transport_error,
 )
+from adapters.redact import loggable_url, redact_url
 
 MARKER = "s3cr3t-MARKER-91f2"
 

@@ -39,7 +39,7 @@ from adapters.errors import BadProductError, ProviderError, error_for_response
 from adapters.simkit import range_response
 from catalogs import stac
 from catalogs.drafts import AssetDraft, ItemDraft
-from catalogs.store import CollectionSpec
+from catalogs.drafts import CollectionSpec
 from adapters.auth import BearerToken
 
 PROVIDER = "fakeprov"

@@ -196,3 +196,24 @@ def test_serve_a_file_or_a_missing_folder_exits_2(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (2, f"error: {tmp_path / 'a-file'}: not a folder, nothing to serve\n")
     result = harvester("serve", str(tmp_path / "nowhere"))
     assert (result.returncode, result.stderr) == (2, f"error: {tmp_path / 'nowhere'}: no such folder, nothing to serve\n")
+
+
+#: what rasters need (GDAL, numpy, COG validation, netCDF): loaded by worker processes, not by these commands
+GDAL_STACK = ("rasterio", "rio_cogeo", "numpy", "osgeo", "h5py", "shapely", "pyproj")
+
+
+def loaded_by(args: list[str], modules: tuple[str, ...]) -> tuple[int, list[str]]:
+    """Run ``harvester ARGS`` in a fresh interpreter; its exit code and which of ``modules`` it loaded."""
+    script = ("import sys; from harvester.cli import main; code = main(sys.argv[1:]); "
+              f"print(repr(sorted(m for m in {modules!r} if m in sys.modules)), file=sys.stderr); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300)
+    return result.returncode, eval(result.stderr.strip().splitlines()[-1])  # noqa: S307 - our own repr
+
+
+@pytest.mark.parametrize("command", [["status"], ["validate"], ["-q", "demo", "--out"]])
+def test_commands_on_a_harvested_catalog_load_no_gdal_stack(demo_catalog: Path, command: list[str]) -> None:
+    # status and validate read JSON and SQLite; a demo run with nothing new to do converts nothing
+    code, loaded = loaded_by([*command, str(demo_catalog)], (*GDAL_STACK, "pystac", "httpx"))
+    assert code == 0
+    expected = {"status": [], "validate": [], "-q": ["httpx"]}  # the demo's engine keeps its HTTP client
+    assert loaded == expected[command[0]]

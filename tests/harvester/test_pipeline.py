@@ -14,6 +14,7 @@ import pystac
 import pytest
 
 from catalogs import stac
+from catalogs import store as catalog_store
 from catalogs.cog import validate_cog
 from catalogs.validate import validate_catalog
 from harvester import pipeline
@@ -225,6 +226,17 @@ def test_conversions_run_in_a_process_pool(fake_server: FakeServer, tmp_path: Pa
     assert validate_catalog(root).ok
 
 
+def test_process_workers_start_with_the_gdal_stack_already_loaded(fake_provider: None, tmp_path: Path) -> None:
+    # forked from a server that imported it once: no worker (nor a replacement) pays that import again
+    config = fake_config(tmp_path / "cat", "http://127.0.0.1:9", ["a"], executor="process", workers=1)
+    heavy = ("rasterio", "rio_cogeo.cogeo", "numpy", "catalogs.cog", "catalogs.items", "harvester.work")
+    with pipeline._make_executor(config) as executor:
+        assert isinstance(executor, concurrent.futures.ProcessPoolExecutor)
+        # eval pickles by name and imports nothing in the worker: it sees what the worker started with
+        loaded = executor.submit(eval, f"[m for m in {heavy!r} if m in __import__('sys').modules]").result(120)
+    assert loaded == list(heavy)
+
+
 def test_a_second_run_on_the_same_catalog_is_refused(fake_server: FakeServer, tmp_path: Path) -> None:
     root = tmp_path / "cat"
     config = fake_config(root, fake_server.url, ["alpha"], lock_wait=0.2)
@@ -276,7 +288,7 @@ def test_search_sources_add_items_with_remote_assets(fake_provider: None, tmp_pa
 def test_search_keeps_what_it_found_when_items_or_the_search_fail(
     fake_provider: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "SEARCH_BATCH", 4)  # several batches, and a partial one when the search fails
+    monkeypatch.setattr(catalog_store, "BATCH", 4)  # several batches, and a partial one when the search fails
     root = tmp_path / "cat"
     raw = {"catalog": {"path": str(root)}, "run": {"executor": "inline"},
            "sources": [{"provider": "fakesearch", "name": "scenes", "count": 12, "bad_ids": [2, 9], "fail_after": 10}]}

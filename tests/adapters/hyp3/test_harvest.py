@@ -19,7 +19,7 @@ from adapters.base import JobRef, SourceInfo
 from adapters.hyp3.adapter import Hyp3Adapter, Hyp3Settings
 from adapters.hyp3.client import Hyp3Client
 from adapters.hyp3.jobs import API_EXAMPLES
-from adapters.hyp3.simproducts import unit_on_track
+from adapters.hyp3.simgranules import unit_on_track
 from catalogs import stac
 from catalogs.validate import validate_catalog
 from harvester import pipeline
