@@ -22,6 +22,7 @@ which is the reference: an object is only reported invalid when jsonschema finds
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
@@ -34,19 +35,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-from jsonschema.protocols import Validator
-from jsonschema_specifications import REGISTRY as META_SCHEMAS
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
 
 from catalogs.errors import OutputNotWritableError, SchemaUnavailableError
 from catalogs.fsio import atomic_write_bytes
 
 if TYPE_CHECKING:
     import httpx
+    import jsonschema
+    from jsonschema.protocols import Validator
+    from referencing import Registry, Resource
 
 try:  # optional accelerator: a compiled validator for the yes/no question, ~100x faster than jsonschema
     import jsonschema_rs
@@ -74,11 +71,10 @@ _PROJJSON_FILES = (
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$"
 )
-FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
 
 
-@FORMAT_CHECKER.checks("date-time", raises=ValueError)
 def _is_rfc3339(value: object) -> bool:
+    """The date-time format check (raises ValueError saying what is wrong)."""
     if not isinstance(value, str):
         return True
     match = _RFC3339.match(value)
@@ -91,6 +87,43 @@ def _is_rfc3339(value: object) -> bool:
     if match.group(9) is not None and (int(match.group(9)) > 23 or int(match.group(10)) > 59):
         raise ValueError("time zone offset out of range")
     return True
+
+
+# jsonschema, referencing and the meta-schemas are loaded on first use: with jsonschema-rs, validating a
+# valid catalog needs none of them (they explain what is invalid), and they are a fifth of a small run's start.
+@functools.cache
+def format_checker() -> jsonschema.FormatChecker:
+    """jsonschema's format checker with only the date-time check, the same in every environment."""
+    import jsonschema
+
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checks("date-time", raises=ValueError)(_is_rfc3339)
+    return checker
+
+
+@functools.cache
+def meta_schemas() -> Any:
+    """The JSON Schema meta-schemas bundled with jsonschema (a ``referencing.Registry`` by URL)."""
+    from jsonschema_specifications import REGISTRY
+
+    return REGISTRY
+
+
+def is_meta_schema(url: str) -> bool:
+    """Whether ``url`` is a JSON Schema meta-schema (told by its host first, loading nothing for others)."""
+    return _on_json_schema_org(url) and url in meta_schemas()
+
+
+def _on_json_schema_org(url: str) -> bool:
+    """Where the meta-schemas live; both validators carry their own copies, nothing there is ever fetched."""
+    return urlsplit(url).hostname == "json-schema.org"
+
+
+def _resource(contents: Any) -> Resource[Any]:
+    from referencing import Resource
+    from referencing.jsonschema import DRAFT7
+
+    return Resource.from_contents(contents, default_specification=DRAFT7)
 
 
 def normalize_url(url: str) -> str:
@@ -231,7 +264,7 @@ class SchemaStore:
         self.accelerate = accelerate and jsonschema_rs is not None
         self._checks: dict[str, Callable[[Any], bool]] = {}
         self._refs: dict[str, set[str]] = {}
-        self._registry: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
+        self._registry: Registry[Any] | None = None  # made when jsonschema first needs it
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -287,8 +320,8 @@ class SchemaStore:
                 return _read_schema_file(url, shipped), f"stac-harvester: {shipped}"
             looked.append("schemas shipped with stac-harvester")
 
-        if url in META_SCHEMAS:
-            return dict(META_SCHEMAS[url].contents), "jsonschema-specifications"
+        if is_meta_schema(url):
+            return dict(meta_schemas()[url].contents), "jsonschema-specifications"
         if self._bundled is None:
             self._bundled = _bundled_stac_schemas()
         bundled = self._bundled.get(url)
@@ -346,7 +379,7 @@ class SchemaStore:
 
     def _retrieve(self, uri: str) -> Resource[Any]:
         """``referencing`` retrieval hook: every ``$ref`` not yet registered resolves through the store."""
-        return Resource.from_contents(self.get(uri), default_specification=DRAFT7)
+        return _resource(self.get(uri))
 
     def dependencies(self, url: str) -> list[str]:
         """``url`` and the URL of every schema it refers to, directly or not (JSON Schema meta-schemas aside).
@@ -357,7 +390,7 @@ class SchemaStore:
         pending = [normalize_url(url)]
         while pending:
             current = pending.pop()
-            if current in order or current in META_SCHEMAS:
+            if current in order or _on_json_schema_org(current):
                 continue
             order.append(current)
             refs = self._refs.get(current)
@@ -369,8 +402,12 @@ class SchemaStore:
     def registry_for(self, url: str) -> Registry[Any]:
         """A registry holding the schema at ``url`` and every schema it refers to, directly or not."""
         with self._lock:
+            if self._registry is None:
+                from referencing import Registry
+
+                self._registry = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
             added = [
-                (uri, Resource.from_contents(self.get(uri), default_specification=DRAFT7))
+                (uri, _resource(self.get(uri)))
                 for uri in self.dependencies(url)
                 if uri not in self._registry
             ]
@@ -390,6 +427,8 @@ class SchemaStore:
             if url in self._missing:
                 raise self._missing[url]
             schema = self.get(url)
+            import jsonschema
+
             cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
             try:
                 cls.check_schema(schema)
@@ -406,7 +445,7 @@ class SchemaStore:
                 error = SchemaUnavailableError(url, f"it needs another schema: {exc}")
                 self._missing[url] = error
                 raise error from exc
-            validator = cls(schema, registry=registry, format_checker=FORMAT_CHECKER)
+            validator = cls(schema, registry=registry, format_checker=format_checker())
             self._validators[url] = validator
             return validator
 
@@ -439,7 +478,7 @@ class SchemaStore:
 
     def _compiled_check(self, url: str) -> Callable[[Any], bool]:
         documents = [(uri, self.get(uri)) for uri in self.dependencies(url)]
-        documents += [(uri, META_SCHEMAS[uri].contents) for uri in sorted(_metaschema_refs(documents))]
+        # no meta-schemas among them: jsonschema-rs resolves those (a collection's summaries refer to one) itself
         registry = jsonschema_rs.Registry(documents, retriever=self.get)
         compiled = jsonschema_rs.validator_for(
             self.get(url), registry=registry, validate_formats=True, formats=_RS_FORMATS
@@ -454,7 +493,7 @@ def _is_datetime(value: object) -> bool:
         return False
 
 
-# jsonschema_rs checks formats the way FORMAT_CHECKER does: date-time strictly, the others not at all
+# jsonschema_rs checks formats the way format_checker() does: date-time strictly, the others not at all
 _RS_FORMATS: dict[str, Callable[[Any], bool]] = {
     "date-time": _is_datetime,
     **{name: (lambda value: True) for name in ("iri", "iri-reference", "uri", "uri-reference", "uri-template",
@@ -462,13 +501,6 @@ _RS_FORMATS: dict[str, Callable[[Any], bool]] = {
                                                "date", "time", "duration", "regex", "json-pointer",
                                                "relative-json-pointer", "uuid")},
 }
-
-
-def _metaschema_refs(documents: list[tuple[str, Any]]) -> set[str]:
-    found: set[str] = set()
-    for uri, contents in documents:
-        found |= {ref for ref in external_refs(contents, uri) if ref in META_SCHEMAS}
-    return found
 
 
 def _with_id(schema: dict[str, Any], url: str) -> dict[str, Any]:

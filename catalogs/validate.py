@@ -19,15 +19,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import referencing.exceptions
-from jsonschema.exceptions import ValidationError, best_match
 
 from catalogs.errors import CatalogFormatError, SchemaUnavailableError
 from catalogs.schemas import SchemaStore
 from catalogs.stac import STAC_VERSION
+
+if TYPE_CHECKING:  # jsonschema and referencing load only to explain an invalid object
+    from jsonschema.exceptions import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,12 @@ def _validate_with(obj: dict[str, Any], url: str, store: SchemaStore) -> list[st
             log.debug("accelerated validator rejects what jsonschema accepts (%s, id %r)", url, obj.get("id"))
     except SchemaUnavailableError as exc:
         return [str(exc)]
-    except referencing.exceptions.Unresolvable as exc:  # a $ref the store could not resolve while validating
+    except Exception as exc:
+        from referencing.exceptions import Unresolvable
+
+        if not isinstance(exc, Unresolvable):
+            raise
+        # a $ref the store could not resolve while validating
         cause = exc.__cause__ or exc.__context__
         while cause is not None and not isinstance(cause, SchemaUnavailableError):
             cause = cause.__cause__ or cause.__context__
@@ -124,6 +130,8 @@ def _explain(error: ValidationError, depth: int = 0) -> list[tuple[ValidationErr
         branches[sub.relative_schema_path[0] if sub.relative_schema_path else None].append(sub)
     plausible = [errs for errs in branches.values() if not any(_is_type_mismatch(e) for e in errs)]
     if not plausible:
+        from jsonschema.exceptions import best_match
+
         best = best_match(error.context)
         return [(error, [])] if best is None else _explain(best, depth + 1)
     fewest = min(len(errs) for errs in plausible)
