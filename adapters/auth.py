@@ -322,7 +322,7 @@ def _domain_matches(host: str, domain: str) -> bool:
 
 def _service_of(url: str) -> str:
     """How messages name the service at ``url``: its host."""
-    return f"sign-in at {httpx.URL(url).host or redact_url(url)}"
+    return httpx.URL(url).host or redact_url(url)
 
 
 def netrc_credentials(host: str, path: str | Path | None = None) -> tuple[str, str] | None:

@@ -208,7 +208,7 @@ def test_basic_then_token_login_refused_names_the_service_not_the_secret(client:
     service.refuse_login = status
     with pytest.raises(AuthError) as caught:
         client.get("http://appeears.example/api/task", auth=appeears())
-    assert str(caught.value) == f"sign-in at appeears.example: sign-in refused (HTTP {status})"
+    assert str(caught.value) == f"appeears.example: sign-in refused (HTTP {status})"
     assert service.data == []
 
 
@@ -216,7 +216,7 @@ def test_basic_then_token_login_unavailable(client: httpx.Client, service: Servi
     service.refuse_login = 503
     with pytest.raises(ProviderUnavailableError) as caught:
         client.get("http://appeears.example/api/task", auth=appeears())
-    assert str(caught.value) == "sign-in at appeears.example sign-in: HTTP 503"
+    assert str(caught.value) == "appeears.example sign-in: HTTP 503"
     assert len(service.logins) == 5  # the client's retries apply to the login too
 
 
@@ -226,7 +226,7 @@ def test_basic_then_token_repr_hides_credentials() -> None:
     assert "appeears.example/login" in repr(auth)
     with pytest.raises(AuthError) as caught:
         BasicThenToken("http://appeears.example/login", USER, "")
-    assert str(caught.value) == "sign-in at appeears.example: username or password missing"
+    assert str(caught.value) == "appeears.example: username or password missing"
 
 
 # ---------------------------------------------------------------------------------- OAuth client creds
@@ -317,7 +317,7 @@ def test_oauth_bad_client_is_an_auth_error_without_secrets(client: httpx.Client,
     service.refuse_login = 401
     with pytest.raises(AuthError) as caught:
         client.get("http://sh.example/api", auth=sentinelhub())
-    assert str(caught.value) == "sign-in at sh.example: sign-in refused (HTTP 401)"
+    assert str(caught.value) == "sh.example: sign-in refused (HTTP 401)"
     assert SECRET not in repr(sentinelhub())
 
 
@@ -325,11 +325,11 @@ def test_oauth_answer_without_token(client: httpx.Client) -> None:
     bad = make_client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"nope": 1})))
     with bad, pytest.raises(AuthError) as caught:
         bad.get("http://sh.example/api", auth=sentinelhub())
-    assert str(caught.value) == "sign-in at sh.example: the token answer has no access_token"
+    assert str(caught.value) == "sh.example: the token answer has no access_token"
     html = make_client(transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>")))
     with html, pytest.raises(AuthError) as caught:
         html.get("http://sh.example/api", auth=sentinelhub())
-    assert str(caught.value) == "sign-in at sh.example: the sign-in answer is not a JSON object"
+    assert str(caught.value) == "sh.example: the sign-in answer is not a JSON object"
 
 
 # -------------------------------------------------------------------------------------- CookieSession
