@@ -11,9 +11,10 @@ files each), then times, best of R rounds in alternating order, with every schem
                     plain jsonschema_rs validators (compiled once from the same schema documents) against its
                     core schema and each extension it declares
   json.load         read and parse each object file only (for information)
-Target: validate_catalog objects/s >= 0.5 x floor objects/s (the walk and the link and asset checks cost at
-most as much again as reading and schema validation). For information, one round of validate_catalog with the
-pure-Python engine (jsonschema, accelerate=False) on a catalog of --plain-items items.
+Target: at most 20 ms per object with either engine (the figure the wall-clock test in the suite asserted
+before it moved here): jsonschema_rs, and one round of the pure-Python engine (jsonschema, accelerate=False) on
+a catalog of --plain-items items. The ratio of validate_catalog to the floor is printed for information: it
+says what the walk and the link and asset checks cost beyond reading and schema validation.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import argparse
 import gc
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import time
@@ -38,7 +38,7 @@ from catalogs import stac  # noqa: E402
 from catalogs.schemas import SchemaStore  # noqa: E402
 from catalogs.validate import core_schema_url, validate_catalog  # noqa: E402
 
-RATIO_TARGET = 0.5  # validate_catalog objects/s / floor objects/s, at least
+MAX_SECONDS_PER_OBJECT = 0.020  # with either engine
 COLLECTION = "bench-rtc"
 
 
@@ -205,10 +205,13 @@ def main(argv: list[str]) -> int:
         validate_catalog(work / "plain", plain_store)
         per_object = (time.perf_counter() - start) / len(plain_paths)
         print(f"  validate_catalog, jsonschema engine: {per_object * 1e3:.2f} ms per object "
-              f"({len(plain_paths)} objects, one round, for information)")
+              f"({len(plain_paths)} objects, one round)")
 
-    ok = ratio >= RATIO_TARGET
-    print(f"validate_catalog / floor throughput {ratio:.2f}  (target >= {RATIO_TARGET})  {'PASS' if ok else 'FAIL'}")
+    print(f"validate_catalog / floor throughput {ratio:.2f} (for information)")
+    fast = times["validate_catalog"] / objects
+    ok = max(fast, per_object) <= MAX_SECONDS_PER_OBJECT
+    print(f"per object: {fast * 1e3:.3f} ms (jsonschema_rs), {per_object * 1e3:.2f} ms (jsonschema); "
+          f"target <= {MAX_SECONDS_PER_OBJECT * 1e3:.0f} ms with either  {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 
 
