@@ -118,6 +118,8 @@ class CatalogStore:
         self._known: dict[str, dict[str, ItemRecord]] = {}
         self._asset_keys = {cid: self.index.asset_keys(cid) for cid in self._specs}
         self._split_ids = {cid for cid in self._specs if self.index.is_split(cid)}
+        #: collections known to have their thumbnail (one index lookup per collection, then none per item)
+        self._thumbnails: dict[str, bool] = {}
         self._dirty: set[tuple[str, int]] = set()
         for cid in self._split_ids:  # a run killed while splitting a collection: finish relinking its items
             if self.index.get_meta(f"relink:{cid}") == "1":
@@ -321,10 +323,15 @@ class CatalogStore:
         self._mark_dirty(cid, record.year)
         if previous is not None and previous.year != record.year:
             self._mark_dirty(cid, previous.year)
+        if not self._thumbnails.get(cid):
+            self._choose_thumbnail(cid, record.id, write.asset_definitions)
         known_keys = self._asset_keys[cid]
         for key, asset in write.asset_definitions.items():
             if key not in known_keys:
-                self.index.add_asset_definition(cid, key, _asset_definition(asset))
+                definition = _asset_definition(asset)
+                if len(definition) < 2:  # STAC wants two fields at least: a later item may say more
+                    continue
+                self.index.add_asset_definition(cid, key, definition)
                 known_keys.add(key)
         self.written += 1
         self._pending += 1
@@ -353,6 +360,23 @@ class CatalogStore:
         for future in [self._pool.submit(run, lo, hi) for lo, hi in zip(bounds, bounds[1:])]:
             future.result()
         return errors
+
+    def _choose_thumbnail(self, cid: str, item_id: str, assets: dict[str, dict[str, Any]]) -> None:
+        """Make the thumbnail of the collection's first item that has a local one the collection's own
+        (STAC Browser shows it on the collection's card)."""
+        if cid not in self._thumbnails:
+            self._thumbnails[cid] = self.index.get_meta(f"thumbnail:{cid}") is not None
+            if self._thumbnails[cid]:
+                return
+        thumb = assets.get("thumbnail")
+        href = thumb.get("href") if thumb else None
+        if not isinstance(href, str) or not href.startswith("./") or "/" in href[2:]:
+            return  # remote, or not beside the item: a collection's thumbnail must go with the catalog
+        self.index.set_meta(f"thumbnail:{cid}", json.dumps({
+            "href": f"./{item_id}/{href[2:]}", "type": thumb.get("type", stac.PNG), "roles": ["thumbnail"],
+            "title": f"Thumbnail of {item_id}",
+        }))
+        self._thumbnails[cid] = True  # the collection file is rewritten at flush: the item made it dirty
 
     def _records(self, cid: str) -> dict[str, ItemRecord]:
         if cid not in self._known:
@@ -439,6 +463,9 @@ class CatalogStore:
             **spec["extra_fields"],
             "links": links,
         }
+        thumbnail = self.index.get_meta(f"thumbnail:{cid}")
+        if thumbnail is not None and "thumbnail" not in collection.get("assets", {}):
+            collection["assets"] = {"thumbnail": json.loads(thumbnail), **collection.get("assets", {})}
         for key in ("keywords", "providers", "summaries", "item_assets", "stac_extensions"):
             if not collection[key]:
                 del collection[key]

@@ -393,3 +393,41 @@ def test_extent_covers_the_start_and_end_of_items_with_a_time_range(tmp_path: Pa
     interval = read(root / "points" / "collection.json")["extent"]["temporal"]["interval"]
     assert interval == [["2019-12-30T10:00:00Z", "2020-01-11T09:00:00Z"]]
     assert validate_catalog(root).ok
+
+
+def with_thumbnail(item: pystac.Item, folder: Path) -> pystac.Item:
+    png = folder / f"{item.id}_thumb.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + item.id.encode())
+    item.add_asset("thumbnail", pystac.Asset(str(png), roles=["thumbnail"], media_type="image/png"))
+    return item
+
+
+def test_a_collection_shows_the_thumbnail_of_its_first_item_that_has_one(tmp_path: Path) -> None:
+    root, staging = tmp_path / "cat", tmp_path / "staging"
+    remote = point_item("remote", 1, 2, utc(2020, 1, 1))
+    remote.add_asset("thumbnail", pystac.Asset("https://example.com/t.png", roles=["thumbnail"]))
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(point_item("bare", 1, 2, utc(2020, 1, 1)))
+        store.add(remote)  # a remote thumbnail would not travel with the catalog
+        store.add(with_thumbnail(point_item("first", 1, 2, utc(2020, 1, 2)), staging))
+        store.add(with_thumbnail(point_item("second", 1, 2, utc(2020, 1, 3)), staging))
+    expected = {"thumbnail": {"href": "./first/first_thumb.png", "type": "image/png", "roles": ["thumbnail"],
+                              "title": "Thumbnail of first"}}
+    assert read(root / "points" / "collection.json")["assets"] == expected
+    assert (root / "points" / "first" / "first_thumb.png").is_file()
+    # a later run keeps it, whatever it adds
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(with_thumbnail(point_item("third", 1, 2, utc(2020, 1, 4)), staging))
+    assert read(root / "points" / "collection.json")["assets"] == expected
+    assert validate_catalog(root).ok
+
+
+def test_a_collection_without_local_thumbnails_has_no_assets(tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(point_item("bare", 1, 2, utc(2020, 1, 1)))
+    assert "assets" not in read(root / "points" / "collection.json")
