@@ -185,6 +185,7 @@ class _Harvest:
         return self._work
 
     def _make_executor(self, workers: int | None) -> cf.Executor:
+        # the module function looked up at each call (tests wrap it); the configured count unless told
         return _make_executor(self.config) if workers is None else _make_executor(self.config, workers=workers)
 
     def _download(self, request: DownloadRequest) -> cf.Future[DownloadResult]:
@@ -482,8 +483,8 @@ class _Harvest:
             self.summary.conversions += built.conversions
             job.items.append((built.collection, item.id))
             self.progress.advance("items")
-        except HarvestError as exc:
-            self._item_failed(job, item_id, str(exc))
+        except Exception as exc:  # the worker's item refused by pystac or the writer: this item's failure
+            self._item_failed(job, item_id, describe(exc))
 
     def _item_failed(self, job: _Job, item_id: str, error: str) -> None:
         job.errors.append(f"item {item_id}: {error}")

@@ -301,3 +301,24 @@ def test_search_keeps_what_it_found_when_items_or_the_search_fail(
     assert any("page 10 could not be fetched" in f for f in failures)
     with StateDB(root) as state:
         assert {item_id for _, item_id, _ in state.items("scenes", "search")} == expected
+
+
+def test_an_item_the_catalog_refuses_fails_alone(fake_server: FakeServer, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # the engine side of an item (pystac reading the worker's dict, the writer) fails it, not the run
+    real = pipeline.build_item
+
+    def build(draft, workdir):  # noqa: ANN001, ANN202 - the pipeline's own signature
+        built = real(draft, workdir)
+        if draft.id == "BAD":
+            del built.item["geometry"], built.item["bbox"], built.item["properties"]
+        return built
+
+    monkeypatch.setattr(pipeline, "build_item", build)
+    root = tmp_path / "cat"
+    with fast_client() as client:
+        summary = pipeline.run(fake_config(root, fake_server.url, ["good", "bad"]), client=client)
+    assert [(f.job is not None, f.item, f.error) for f in summary.failures] == [
+        (True, "BAD", "KeyError: 'properties'")]
+    assert summary.jobs_harvested == 1
+    assert validate_catalog(root).ok
