@@ -5,6 +5,7 @@ Plain string work (no HTTP stack), so that the state database and the configurat
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -44,3 +45,16 @@ def loggable_url(url: str | httpx.URL) -> str:
     """``url`` without userinfo, query string and fragment: what retries and progress lines show."""
     parts = urlsplit(str(url))
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+#: a URL inside free text (an error message): a scheme, then anything up to white space or a quote
+_URL_IN_TEXT = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"<>()]+""")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every URL in it passed through `redact_url` (user info and credential values removed).
+
+    For messages that come from elsewhere (a library's error naming a signed URL it could not read, a
+    provider's own message): what the harvester stores and shows of them is this.
+    """
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text) if "://" in text else text

@@ -19,6 +19,7 @@ process that dies costs only the task that killed it (`harvester.pool.WorkPool` 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import logging
 import os
 import shutil
@@ -36,6 +37,7 @@ import httpx
 from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
 from adapters.errors import ExpiredError
 from adapters.http import make_client, transport_error
+from adapters.redact import redact_text
 from catalogs.drafts import ItemDraft
 from catalogs.errors import HarvestError
 from harvester.config import Config, SourceConfig
@@ -110,6 +112,8 @@ class Summary:
         return self.items_unchanged + self.items_kept
 
     def fail(self, failure: Failure) -> None:
+        # errors may quote what others wrote (GDAL naming a signed /vsicurl/ URL): shown and kept redacted
+        failure = dataclasses.replace(failure, error=redact_text(failure.error))
         log.error("%s", failure)
         self.failures.append(failure)
 
@@ -604,7 +608,7 @@ def _expired_text(message: str | None) -> str:
 def _log_detail(exc: BaseException, what: str) -> None:
     """The traceback of an exception that is not one of ours (a bug, most likely), for ``-v``."""
     if isinstance(exc, WorkerError) and exc.detail:
-        log.debug("%s raised:\n%s", what, exc.detail.rstrip())
+        log.debug("%s raised:\n%s", what, redact_text(exc.detail.rstrip()))
 
 
 def sweep_temp_files(root: Path) -> int:

@@ -24,7 +24,7 @@ from adapters.base import JobRef, JobState, JobStatus, RemoteFile
 from catalogs.errors import CatalogFormatError, HarvestError, OutputNotWritableError
 from catalogs.fsio import lock_file, unlock_file
 from catalogs.stac import STATE_DIR
-from adapters.redact import redact_url
+from adapters.redact import redact_text, redact_url
 
 STATE_FILE = "state.sqlite"
 LOCK_FILE = "run.lock"
@@ -243,7 +243,8 @@ class StateDB:
             "UPDATE jobs SET status=?, message=?, status_meta=?, submitted=COALESCE(?, submitted), "
             "finished=COALESCE(?, finished), expires=COALESCE(?, expires), polls=polls+1, updated=? "
             "WHERE source=? AND job_id=?",
-            (status.state.value, status.message, _json(status.meta), _iso(status.submitted),
+            (status.state.value, None if status.message is None else redact_text(status.message),
+             _json(status.meta), _iso(status.submitted),
              _iso(status.finished), _iso(status.expires), _now(), source, job_id),
         )
 
@@ -251,7 +252,7 @@ class StateDB:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}")
         self.db.execute("UPDATE jobs SET stage=?, error=?, updated=? WHERE source=? AND job_id=?",
-                        (stage, error, _now(), source, job_id))
+                        (stage, None if error is None else redact_text(error), _now(), source, job_id))
 
     # -- files
     def files(self, source: str, job_id: str) -> dict[str, FileRow]:
@@ -282,7 +283,7 @@ class StateDB:
     def file_failed(self, source: str, job_id: str, name: str, error: str) -> None:
         self.db.execute(
             "UPDATE files SET status='failed', error=?, bytes_done=0, updated=? WHERE source=? AND job_id=? AND name=?",
-            (error, _now(), source, job_id, name),
+            (redact_text(error), _now(), source, job_id, name),
         )
 
     # -- items

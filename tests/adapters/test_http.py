@@ -22,7 +22,7 @@ from adapters.http import (
     raise_for_status,
     transport_error,
 )
-from adapters.redact import loggable_url, redact_url
+from adapters.redact import loggable_url, redact_text, redact_url
 
 MARKER = "s3cr3t-MARKER-91f2"
 
@@ -45,6 +45,14 @@ MARKER = "s3cr3t-MARKER-91f2"
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
     assert redact_url(httpx.URL(url)) == expected
+
+
+def test_redact_text_redacts_every_url_in_a_message() -> None:
+    message = ("'/vsicurl/https://b.example/x.tif?X-Amz-Signature=s1&part=2' not found; "
+               "see http://user:pw@h.example/p?token=t2 or ftp://h.example/f")
+    assert redact_text(message) == ("'/vsicurl/https://b.example/x.tif?X-Amz-Signature=REDACTED&part=2' not found; "
+                                    "see http://h.example/p?token=REDACTED or ftp://h.example/f")
+    assert redact_text("HTTP 404: no such job") == "HTTP 404: no such job"
 
 
 def test_loggable_url_drops_query_and_userinfo() -> None:

@@ -334,7 +334,9 @@ class StubbornError(Exception):
 
 #: job kinds whose translation misbehaves in the worker process (so only for a process executor: inline, the
 #: last two would end the test run): raises an unpicklable exception, exits, segfaults
-MISBEHAVING = ("unpicklable", "exit", "segfault")
+MISBEHAVING = ("unpicklable", "exit", "segfault", "leaky")
+#: what a "leaky" translation's error quotes, as GDAL quotes a signed URL it could not read
+LEAKED_SECRET = "SIG-0b5e9d"
 
 
 def misbehave(kind: str, job_id: str) -> None:
@@ -342,6 +344,9 @@ def misbehave(kind: str, job_id: str) -> None:
         raise StubbornError(job_id, "the translator tripped over a product it did not expect")
     if kind == "exit":
         os._exit(1)
+    if kind == "leaky":
+        raise OSError(f"'/vsicurl/https://bucket.example/{job_id}_VV.tif?X-Amz-Signature={LEAKED_SECRET}' "
+                      "not recognized as being in a supported file format")
     if kind == "segfault":
         _no_core_dump()
         ctypes.string_at(0)  # reads address 0: SIGSEGV, as a crash inside GDAL would

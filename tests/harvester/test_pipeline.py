@@ -22,7 +22,7 @@ from harvester.config import parse_config
 from adapters.http import RetryPolicy, make_client
 from harvester.state import StateDB, StateLockedError
 from tests.harvester.conftest import FakeServer, fake_config
-from tests.harvester.fakeprovider import COLLECTION, TABLE_COLLECTION
+from tests.harvester.fakeprovider import COLLECTION, LEAKED_SECRET, TABLE_COLLECTION
 
 
 def fast_client() -> object:
@@ -322,3 +322,20 @@ def test_an_item_the_catalog_refuses_fails_alone(fake_server: FakeServer, tmp_pa
         (True, "BAD", "KeyError: 'properties'")]
     assert summary.jobs_harvested == 1
     assert validate_catalog(root).ok
+
+
+def test_error_text_quoting_a_signed_url_is_kept_redacted(fake_server: FakeServer, tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    # a library's error (GDAL naming the /vsicurl/ URL it could not read) reaches the summary, the log and
+    # the state database with the signature's value replaced
+    root = tmp_path / "cat"
+    with fast_client() as client:
+        summary = pipeline.run(fake_config(root, fake_server.url, ["good", "odd:leaky"]), client=client)
+    [failure] = summary.failures
+    job = failure.job
+    assert failure.error == (f"FakeAdapter.translate failed: OSError: '/vsicurl/https://bucket.example/{job}_VV.tif"
+                             "?X-Amz-Signature=REDACTED' not recognized as being in a supported file format")
+    assert LEAKED_SECRET not in caplog.text
+    with sqlite3.connect(root / ".harvest" / "state.sqlite") as db:
+        stored = " ".join(str(value) for row in db.execute("SELECT * FROM jobs") for value in row)
+    assert LEAKED_SECRET not in stored and "X-Amz-Signature=REDACTED" in stored
