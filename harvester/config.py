@@ -73,6 +73,11 @@ class RunOptions:
     keep_downloads: bool = False
     lock_wait: float = 5.0
 
+    @property
+    def worker_count(self) -> int:
+        """The workers of the executor the pipeline makes: as configured, else one per CPU."""
+        return self.workers or os.cpu_count() or 1
+
 
 @dataclass
 class SourceConfig:

@@ -22,6 +22,7 @@ import concurrent.futures as cf
 import dataclasses
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +168,9 @@ class _Harvest:
         self._downloader: Downloader | None = None
         self._download_pool: cf.ThreadPoolExecutor | None = None
         self.futures: dict[cf.Future[Any], tuple[str, _Job, Any]] = {}
+        #: futures as they complete (each puts itself here), and None when the work pool has news: so that
+        #: waiting costs the same however many futures are out (cf.wait over all of them grew with each)
+        self._ready: queue.SimpleQueue[cf.Future[Any] | None] = queue.SimpleQueue()
 
     # -- resources made on first use, so that a run with nothing to do opens nothing
     @property
@@ -182,9 +187,11 @@ class _Harvest:
     def work(self) -> WorkPool:
         """Where translations and item builds run (a process pool unless configured otherwise)."""
         if self._work is None:
-            opts = self.config.run
-            make = None if self._executor is not None else self._make_executor
-            self._work = WorkPool(make, executor=self._executor, limit=2 * (opts.workers or os.cpu_count() or 1))
+            wake = partial(self._ready.put, None)  # None: "the pool has something to settle"
+            if self._executor is not None:  # the caller's (a cluster's, maybe): not sized by this machine
+                self._work = WorkPool(None, executor=self._executor, limit=None, wake=wake)
+            else:
+                self._work = WorkPool(self._make_executor, limit=2 * self.config.run.worker_count, wake=wake)
             self.stack.callback(self._work.close)
         return self._work
 
@@ -386,25 +393,37 @@ class _Harvest:
         job.downloads_left = len(pending)
         for remote in pending:
             request = DownloadRequest(remote, dest, job.adapter.auth if remote.auth else None)
-            self.futures[self._download(request)] = ("download", job, remote)
+            self._track(self._download(request), "download", job, remote)
         if not pending:
             self._translate(job)
 
     # -- completions
+    def _track(self, future: cf.Future[Any], kind: str, job: _Job, what: Any) -> None:
+        """Handle ``future`` with ``_<kind>_done`` once it completes (in this thread, in `_drain`)."""
+        self.futures[future] = (kind, job, what)
+        future.add_done_callback(self._ready.put)
+
     def _drain(self, timeout: float | None) -> None:
         """Handle whatever finished within ``timeout`` seconds (all of it, when nothing is being polled)."""
         if not self.futures:
             if timeout:
                 time.sleep(timeout)
             return
-        # the work pool's futures complete when it settles what its executors finished: wait on those too
-        in_flight = self._work.in_flight if self._work is not None else []
-        cf.wait([*self.futures, *in_flight], timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        if self._work is not None:
-            self._work.settle()
-        for future in [f for f in self.futures if f.done()]:
-            kind, job, what = self.futures.pop(future)
-            getattr(self, f"_{kind}_done")(job, what, future)
+        try:
+            ready: cf.Future[Any] | None = self._ready.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            if ready is None:
+                if self._work is not None:
+                    self._work.settle()  # completes the futures it handed out: they queue themselves
+            elif (entry := self.futures.pop(ready, None)) is not None:
+                kind, job, what = entry
+                getattr(self, f"_{kind}_done")(job, what, ready)
+            try:
+                ready = self._ready.get_nowait()
+            except queue.Empty:
+                return
 
     def _download_done(self, job: _Job, remote: RemoteFile, future: cf.Future[DownloadResult]) -> None:
         name, job_id = job.source.name, job.ref.id
@@ -436,7 +455,7 @@ class _Harvest:
         assert job.status is not None
         future = self.work.submit(type(job.adapter).translate, job.ref, job.status, job.outputs,
                                   dict(job.files), self._work_dir(job), job.source.assets, job.source.settings)
-        self.futures[future] = ("translate", job, None)
+        self._track(future, "translate", job, None)
 
     def _translate_done(self, job: _Job, _: None, future: cf.Future[tuple[list[ItemDraft], float]]) -> None:
         try:
@@ -453,7 +472,7 @@ class _Harvest:
         self.progress.start("items", len(drafts), "building items")
         for draft in drafts:
             future2 = self.work.submit(build_item, draft, self._work_dir(job) / "items" / draft.id)
-            self.futures[future2] = ("item", job, draft.id)
+            self._track(future2, "item", job, draft.id)
 
     def _item_done(self, job: _Job, item_id: str, future: cf.Future[tuple[BuiltItem, float]]) -> None:
         name = job.source.name
@@ -577,7 +596,7 @@ def _make_executor(config: Config, *, workers: int | None = None) -> cf.Executor
     opts = config.run
     if opts.executor == "inline":
         return InlineExecutor()
-    workers = workers or opts.workers or os.cpu_count() or 1
+    workers = workers or opts.worker_count
     if opts.executor == "thread":
         return cf.ThreadPoolExecutor(workers, thread_name_prefix="work")
     adapters = {source.adapter for source in config.sources}

@@ -89,18 +89,21 @@ class WorkPool:
     """Runs tasks in executors made by ``make``, retrying the tasks a dead worker took down with it.
 
     ``executor`` is used instead of making the first one, and is not shut down here; without ``make``,
-    a broken executor cannot be replaced and the tasks it held fail at once.
+    a broken executor cannot be replaced and the tasks it held fail at once. ``limit`` (None: no limit, for
+    an executor whose size is not this machine's) bounds the tasks in the executor at a time. ``wake`` is
+    called, from any thread, whenever one of them finishes: the driver then calls `settle`.
     """
 
     def __init__(self, make: ExecutorFactory | None, *, executor: cf.Executor | None = None,
-                 limit: int = 8) -> None:
+                 limit: int | None = 8, wake: Callable[[], None] | None = None) -> None:
         if make is None and executor is None:
             raise ValueError("a WorkPool needs an executor or a way to make one")
         self._make = make
         self._main = executor
         self._made: list[cf.Executor] = []  # the executors made here, to shut down
         self._solo: cf.Executor | None = None
-        self._limit = max(1, limit)
+        self._limit = float("inf") if limit is None else max(1, limit)
+        self._wake = wake
         self._backlog: deque[_Task] = deque()
         self._suspects: deque[_Task] = deque()
         self._running: dict[cf.Future[Any], _Task] = {}
@@ -198,6 +201,8 @@ class WorkPool:
                 return
         task.executor = executor
         self._running[inner] = task
+        if self._wake is not None:  # from whichever thread completes it: time to `settle`
+            inner.add_done_callback(lambda _: self._wake())  # type: ignore[misc]
         if not task.alone:
             self._in_main += 1
 
