@@ -1,7 +1,9 @@
 """Small file-system helpers: atomic writes, safe ids, checksums, locks.
 
-Every file the harvester writes goes through one mechanism: a temporary file beside its target
-(`temp_name`: ``.<name>.<pid>.tmp``), renamed into place by `rename_into_place`. `atomic_write_bytes`
+Every file the harvester writes into a catalog goes through one mechanism: a temporary file beside its
+target (`temp_name`: ``.<name>.<pid>.tmp``), renamed into place by `rename_into_place`. (Files in a
+job's own work folder, such as unzipped members or a GeoTIFF extracted from a netCDF, are written in
+place: a killed run discards that folder and starts it again.) `atomic_write_bytes`
 writes bytes that way; `atomic_path` gives the temporary path to writers that want a path (GDAL, copies,
 hard links), `copy_file` and `move_file` are built on it. The downloader's resumable ``.part`` files are
 kept on purpose across runs, so they are not temporary files, but their completion is the same rename.
@@ -173,11 +175,11 @@ def move_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
     Raises `OutputNotWritableError` naming ``dst``.
     """
     try:
-        os.replace(src, dst)
+        rename_into_place(src, dst)
         return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise OutputNotWritableError(dst, exc.strerror or str(exc)) from exc
+    except OutputNotWritableError as exc:
+        if not isinstance(exc.__cause__, OSError) or exc.__cause__.errno != errno.EXDEV:
+            raise
     copy_file(src, dst, link=False)
     try:
         os.unlink(src)

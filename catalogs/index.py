@@ -102,6 +102,9 @@ class CatalogIndex:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key=?", (key,))
+
     # -- collections
     def collections(self) -> dict[str, dict[str, Any]]:
         rows = self.db.execute("SELECT id, spec FROM collections ORDER BY id")

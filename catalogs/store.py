@@ -378,6 +378,18 @@ class CatalogStore:
         }))
         self._thumbnails[cid] = True  # the collection file is rewritten at flush: the item made it dirty
 
+    def _thumbnail(self, cid: str) -> dict[str, Any] | None:
+        """The collection's thumbnail asset, while the item that lent it still has the file."""
+        value = self.index.get_meta(f"thumbnail:{cid}")
+        if value is None:
+            return None
+        asset: dict[str, Any] = json.loads(value)
+        if not (self.root / cid / asset["href"]).is_file():  # that item was rewritten without it
+            self.index.delete_meta(f"thumbnail:{cid}")
+            self._thumbnails.pop(cid, None)  # the next item with a thumbnail lends its own
+            return None
+        return asset
+
     def _records(self, cid: str) -> dict[str, ItemRecord]:
         if cid not in self._known:
             self._known[cid] = self.index.records(cid)
@@ -463,9 +475,9 @@ class CatalogStore:
             **spec["extra_fields"],
             "links": links,
         }
-        thumbnail = self.index.get_meta(f"thumbnail:{cid}")
+        thumbnail = self._thumbnail(cid)
         if thumbnail is not None and "thumbnail" not in collection.get("assets", {}):
-            collection["assets"] = {"thumbnail": json.loads(thumbnail), **collection.get("assets", {})}
+            collection["assets"] = {"thumbnail": thumbnail, **collection.get("assets", {})}
         for key in ("keywords", "providers", "summaries", "item_assets", "stac_extensions"):
             if not collection[key]:
                 del collection[key]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalogs.errors import HarvestError
-from harvester.work import describe, run_task
+from harvester.work import describe, run_task, task_name
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class WorkPool:
             if not task.alone:
                 self._in_main -= 1
             if inner.cancelled():
-                task.future.set_exception(cf.CancelledError(f"{_name(task.fn)} was cancelled"))
+                task.future.set_exception(cf.CancelledError(f"{task_name(task.fn)} was cancelled"))
                 continue
             exc = inner.exception()
             if exc is None:
@@ -155,11 +155,11 @@ class WorkPool:
         if task.alone:  # nothing else ran beside it: it is what kills its worker
             self._retire(self._solo)
             self._solo = None
-            log.error("%s killed its worker process again when retried alone: it fails", _name(task.fn))
-            task.future.set_exception(WorkerLostError(_name(task.fn), describe(exc)))
+            log.error("%s killed its worker process again when retried alone: it fails", task_name(task.fn))
+            task.future.set_exception(WorkerLostError(task_name(task.fn), describe(exc)))
             return
         if self._make is None:
-            task.future.set_exception(WorkerLostError(_name(task.fn), describe(exc), retried=False))
+            task.future.set_exception(WorkerLostError(task_name(task.fn), describe(exc), retried=False))
             return
         if self._main is not None and task.executor is self._main:
             self._replace_main()
@@ -225,7 +225,3 @@ class WorkPool:
         if executor is not None and executor in self._made:
             self._made.remove(executor)
             executor.shutdown(wait=True)
-
-
-def _name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or repr(fn)

@@ -71,7 +71,7 @@ def run_task(fn: Callable[..., T], /, *args: Any) -> tuple[T, float]:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # SystemExit and MemoryError too: any of them is the failure of this task only
-        error = portable(exc, _task_name(fn))
+        error = portable(exc, task_name(fn))
         if error is exc:
             raise
         raise error from exc
@@ -109,7 +109,8 @@ def _message(exc: BaseException) -> str:
         return f"<unprintable {type(exc).__name__}>"
 
 
-def _task_name(fn: Callable[..., Any]) -> str:
+def task_name(fn: Callable[..., Any]) -> str:
+    """How errors and logs name the function a task runs (``FakeAdapter.translate``)."""
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 

@@ -315,8 +315,9 @@ def test_unreadable_file_names_itself(tmp_path: Path) -> None:
     with pytest.raises(NotARasterError) as info:
         footprint_from_path(bad)
     assert info.value.path == str(bad)
-    # the reason is GDAL's (libtiff's) own, after the message that names the file
-    assert str(info.value).startswith(f"{bad}: not a readable raster (broken.tif: TIFFReadDirectory:")
+    # ours exactly; the reason is GDAL's (libtiff's) own wording, which GDAL versions change, naming the file
+    assert str(info.value) == f"{bad}: not a readable raster ({info.value.reason})"
+    assert "broken.tif" in info.value.reason
 
 
 def test_hyp3_rtc_sample(samples: Path) -> None:

@@ -431,3 +431,20 @@ def test_a_collection_without_local_thumbnails_has_no_assets(tmp_path: Path) -> 
         store.ensure_collection(spec())
         store.add(point_item("bare", 1, 2, utc(2020, 1, 1)))
     assert "assets" not in read(root / "points" / "collection.json")
+
+
+def test_a_collection_drops_a_thumbnail_its_item_no_longer_has(tmp_path: Path) -> None:
+    root, staging = tmp_path / "cat", tmp_path / "staging"
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(with_thumbnail(point_item("first", 1, 2, utc(2020, 1, 2)), staging))
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(point_item("first", 1, 2, utc(2020, 1, 2), orbit=3))  # rewritten without its thumbnail
+    assert not (root / "points" / "first" / "first_thumb.png").exists()
+    assert "assets" not in read(root / "points" / "collection.json")
+    with CatalogStore(root) as store:  # the next item that has one lends it
+        store.ensure_collection(spec())
+        store.add(with_thumbnail(point_item("second", 1, 2, utc(2020, 1, 3)), staging))
+    assert read(root / "points" / "collection.json")["assets"]["thumbnail"]["href"] == "./second/second_thumb.png"
+    assert validate_catalog(root).ok

@@ -318,8 +318,8 @@ def test_an_item_the_catalog_refuses_fails_alone(fake_server: FakeServer, tmp_pa
     root = tmp_path / "cat"
     with fast_client() as client:
         summary = pipeline.run(fake_config(root, fake_server.url, ["good", "bad"]), client=client)
-    assert [(f.job is not None, f.item, f.error) for f in summary.failures] == [
-        (True, "BAD", "KeyError: 'properties'")]
+    bad = next(job.id for job in fake_server.service.jobs.values() if job.name == "bad")
+    assert [(f.job, f.item, f.error) for f in summary.failures] == [(bad, "BAD", "KeyError: 'properties'")]
     assert summary.jobs_harvested == 1
     assert validate_catalog(root).ok
 
