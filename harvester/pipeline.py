@@ -431,6 +431,7 @@ class _Harvest:
             result = future.result()
             error: str | None = None if result.error is None else describe(result.error)
         except Exception as exc:  # a download thread's bug is the failure of its file
+            log.debug("downloading %s raised", remote.name, exc_info=exc)
             result, error = None, describe(exc)
         if error is not None or result is None:
             self.state.file_failed(name, job_id, remote.name, str(error))

@@ -61,6 +61,9 @@ def worker_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseC
     for a worker that died. The engine's own process never imports that stack. The server is a fresh
     interpreter, not a fork of the engine: it holds none of its threads, sockets or SQLite handles (which is
     why plain ``fork`` is not used). Where there is no forkserver (Windows), workers are spawned.
+
+    Workers see the environment the server started with (the first process pool of this engine process):
+    a variable set later reaches the engine, not its workers.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
