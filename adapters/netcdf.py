@@ -7,6 +7,7 @@ path (``/science/grids/data/unwrappedPhase``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import rasterio
@@ -16,8 +17,12 @@ from adapters.errors import BadProductError
 from catalogs.footprint import is_georeferenced
 
 
-def variable_to_geotiff(nc_path: Path, variable: str, out_path: Path, *, what: str) -> Path:
+def variable_to_geotiff(nc_path: Path, variable: str, out_path: Path, *, what: str,
+                        unit_spellings: Mapping[str, str] | None = None) -> Path:
     """Write ``variable`` of ``nc_path`` to a plain GeoTIFF at ``out_path`` (nodata, units and scale kept).
+
+    ``unit_spellings`` maps a unit as the product spells it (lower case, ``radians``) to the one to write
+    (``rad``).
 
     Raises `BadProductError` naming ``what`` (the job) and the file when the file is not netCDF, has no
     such variable, or the variable is not georeferenced.
@@ -36,8 +41,8 @@ def variable_to_geotiff(nc_path: Path, variable: str, out_path: Path, *, what: s
                 out.scales, out.offsets = ds.scales, ds.offsets
                 for band in range(1, ds.count + 1):
                     out.set_band_description(band, ds.descriptions[band - 1] or variable)
-                    if ds.units[band - 1]:
-                        out.set_band_unit(band, ds.units[band - 1])
+                    if unit := ds.units[band - 1]:
+                        out.set_band_unit(band, (unit_spellings or {}).get(unit.lower(), unit))
     except RasterioError as exc:
         raise BadProductError(f"{what}: {nc_path.name}: cannot read variable {variable} ({exc})") from exc
     return out_path

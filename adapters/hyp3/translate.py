@@ -144,8 +144,8 @@ def _add_product(drafts: dict[str, AssetDraft], product: ProductName, product_fi
     elif lower.endswith(".nc"):
         drafts["netcdf"] = AssetDraft(path, roles=("data",), title="Product (netCDF)", media_type=stac.NETCDF)
         for variable, key, title in MAIN_VARIABLES.get(product.job_type, ()):
-            tif = variable_to_geotiff(path, variable, workdir / f"{product.name}_{key}.tif", what=what)
-            _respell_units(tif)
+            tif = variable_to_geotiff(path, variable, workdir / f"{product.name}_{key}.tif", what=what,
+                                      unit_spellings=UNIT_SPELLINGS)
             drafts[key] = AssetDraft(tif, roles=("data",), title=title, kind="continuous")
     else:  # a product published as loose files (OPERA RTC): the GeoTIFF itself
         _add(drafts, *_draft(path, _rule_for(product_file.name, product, None)), product_file.name)
@@ -203,14 +203,6 @@ def _describe_backscatter(drafts: dict[str, AssetDraft], product: ProductName, j
                                  f"{SCALES[scale]}")
             if scale == "decibel":
                 draft.fields.setdefault("unit", "dB")
-
-
-def _respell_units(tif: Path) -> None:
-    """Write the catalog's spelling of a unit (``rad``) into a GeoTIFF made from a netCDF (``radians``)."""
-    with rasterio.open(tif, "r+") as ds:
-        for band, unit in enumerate(ds.units, start=1):
-            if unit and unit.lower() in UNIT_SPELLINGS:
-                ds.set_band_unit(band, UNIT_SPELLINGS[unit.lower()])
 
 
 def _parameter_file(drafts: Mapping[str, AssetDraft]) -> ParameterFile | None:
