@@ -6,7 +6,7 @@ a `CollectionSpec` for each collection, which `catalogs.store` completes with wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -84,3 +84,7 @@ class CollectionSpec:
     extra_fields: dict[str, Any] = field(default_factory=dict)
     #: links beside the structural ones (root, parent, child, item): ``license``, ``about``, ...
     links: list[dict[str, Any]] = field(default_factory=list)
+
+    def under_license(self, license: str) -> CollectionSpec:
+        """This collection under ``license`` instead of its own: the provider's ``license`` links go too."""
+        return replace(self, license=license, links=[link for link in self.links if link.get("rel") != "license"])

@@ -544,8 +544,7 @@ class _Harvest:
             return
         spec = adapter.collection(collection_id)
         if self.config.catalog.license:
-            spec.license = self.config.catalog.license
-            spec.links = [link for link in spec.links if link.get("rel") != "license"]  # they were the provider's
+            spec = spec.under_license(self.config.catalog.license)
         self.store.ensure_collection(spec)
         self._collections.add(collection_id)
 
