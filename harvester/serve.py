@@ -281,18 +281,3 @@ def browse_hint(directory: Path, program: str = "harvester", root: str = ROOT_DO
     link it prints on its default address."""
     return (f"{program} serve {shlex.quote(str(directory))}, then open "
             f"{browser_link(base_url(DEFAULT_HOST, DEFAULT_PORT), root)}")
-
-
-def serve(directory: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve ``directory`` until interrupted (Ctrl-C), logging where."""
-    with make_server(directory, host, port) as server:
-        url = server_url(server)
-        root = root_document(directory) or ""
-        log.info("serving %s at %s%s (Ctrl-C to stop)", directory, url, root)
-        if root:
-            log.info("browse: %s", browser_link(url, root))
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        log.info("stopped serving %s", directory)

@@ -6,7 +6,6 @@ import http.client
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -369,34 +368,3 @@ def test_serving_imports_nothing_of_the_gdal_stack() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n"
-
-
-def test_serve_logs_its_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    (tmp_path / "catalog.json").write_text(json.dumps(CATALOG))
-    script = (
-        "import logging, sys; logging.basicConfig(level=logging.INFO, format='%(name)s %(message)s'); "
-        "from harvester.serve import serve; serve(sys.argv[1], '127.0.0.1', 0)"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)],
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        first = process.stderr.readline()  # type: ignore[union-attr]
-        assert first.startswith(f"harvester.serve serving {tmp_path} at http://127.0.0.1:"), first
-        url = first.split(" at ", 1)[1].split(" ", 1)[0]
-        assert url.endswith("/catalog.json")
-        assert httpx.get(url).json() == CATALOG
-        assert "stac-browser/#/external/" + url in process.stderr.readline()  # type: ignore[union-attr]
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
-    assert "stopped serving" in err
-    assert out == ""
