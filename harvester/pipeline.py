@@ -196,8 +196,7 @@ class _Harvest:
         return self._work
 
     def _make_executor(self, workers: int | None) -> cf.Executor:
-        # the module function looked up at each call (tests wrap it); the configured count unless told
-        return _make_executor(self.config) if workers is None else _make_executor(self.config, workers=workers)
+        return _make_executor(self.config, workers=workers)  # looked up at each call: tests wrap it
 
     def _download(self, request: DownloadRequest) -> cf.Future[DownloadResult]:
         """Start fetching ``request`` in the download threads."""

@@ -217,7 +217,7 @@ def test_conversions_run_in_a_process_pool(fake_server: FakeServer, tmp_path: Pa
     config = fake_config(root, fake_server.url, ["pool-a", "pool-b"], executor="process", workers=2)
     made: list[object] = []
     real = pipeline._make_executor
-    monkeypatch.setattr(pipeline, "_make_executor", lambda c: made.append(real(c)) or made[-1])
+    monkeypatch.setattr(pipeline, "_make_executor", lambda c, **kw: made.append(real(c, **kw)) or made[-1])
     with fast_client() as client:
         summary = pipeline.run(config, client=client)
     assert summary.ok, summary.failures
