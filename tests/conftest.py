@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from adapters.s3sim import LoopbackS3
 
 from catalogs.schemas import SCHEMA_CACHE_ENV, SCHEMA_DIR_ENV
 
@@ -24,3 +27,26 @@ def _offline_schemas(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.T
     folder from the environment, never a user's cache."""
     monkeypatch.delenv(SCHEMA_DIR_ENV, raising=False)
     monkeypatch.setenv(SCHEMA_CACHE_ENV, str(tmp_path_factory.getbasetemp() / "schema-cache"))
+
+
+@pytest.fixture(scope="session")
+def _s3_server() -> Iterator[LoopbackS3]:
+    with LoopbackS3() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_server(_s3_server: LoopbackS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LoopbackS3:
+    """moto's S3 on loopback, emptied for each test, with the environment boto3 reads pointing at it.
+
+    A user's own AWS configuration is never read (its files are pointed at nothing, instance metadata is off).
+    """
+    _s3_server.reset()
+    for key, value in _s3_server.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    return _s3_server
