@@ -134,7 +134,7 @@ def make_bundle(task: SimTask, size: int) -> list[tuple[str, bytes]]:
                                        [[value, description] for value, _n, description in values])))
         files.append((f"{name}-{dash}-metadata.xml", _metadata_xml(product_id)))
     files.append((f"{name}-granule-list.txt", ("\n".join(granules) + "\n").encode()))
-    files.append((f"{name}-request.json", json.dumps(dict(task_id=task.task_id, **request)).encode()))
+    files.append((f"{name}-request.json", json.dumps({**request, "task_id": task.task_id}).encode()))
     files.append(("README.md", f"# AppEEARS {request['task_type'].title()} Sample Extraction Readme\n\n"
                                f"    Name: {name}\n\n    ID: {task.task_id}\n".encode()))
     if task.fault == "unsafe":

@@ -21,7 +21,7 @@ import numpy as np
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
-from rasterio.transform import from_origin
+from affine import Affine
 from rasterio.warp import transform as warp_points, transform_bounds
 
 MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
@@ -120,7 +120,7 @@ def _grid(bounds: tuple[float, float, float, float], projection: str, size: int
     step = max(east - west, north - south) / size
     width = max(1, round((east - west) / step))
     height = max(1, round((north - south) / step))
-    return crs, from_origin(west, north, step, step), width, height
+    return crs, Affine(step, 0.0, west, 0.0, -step, north), width, height
 
 
 def layer_values(task_id: str, product_id: str, layer: str, day: date, shape: tuple[int, int]) -> np.ndarray:

@@ -138,6 +138,8 @@ class AppeearsSimulator:
         #: downloads served, by file name; S3 requests that carried an Authorization header
         self.downloads: Counter[str] = Counter()
         self.auth_at_s3 = 0
+        #: answer 403 to every token (an account whose access was withdrawn after signing in)
+        self.refuse_tokens = False
         self.logins = 0
         self.logouts = 0
         self._now = now or _utc_now
@@ -234,7 +236,7 @@ class AppeearsSimulator:
         token = header[7:].strip() if header.startswith("Bearer ") else ""
         with self._lock:
             entry = self._tokens.get(token)
-            if entry is None or entry[1] <= self.now() or entry[2] == 0:
+            if entry is None or entry[1] <= self.now() or entry[2] == 0 or self.refuse_tokens:
                 raise _Reject(403, FORBIDDEN)
             user, expiry, uses = entry
             self._tokens[token] = (user, expiry, uses - 1 if uses > 0 else uses)
