@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from adapters.base import Adapter, AssetsMode, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
-from adapters.errors import BadProductError, ExpiredError, RequestRejectedError
+from adapters.errors import BadProductError, RequestRejectedError, UnsafePathError
 from adapters.appeears.names import bundle_path, collection_id
 from catalogs import stac
 from catalogs.drafts import CollectionSpec, ItemDraft
@@ -194,8 +194,10 @@ class AppeearsAdapter(Adapter):
         for entry in files:
             try:
                 name = bundle_path(str(entry.get("file_name", "")))
-            except Exception as exc:  # UnsafePathError: named with the task
-                raise type(exc)(f"AppEEARS task {job.id}: {exc}") from exc
+            except UnsafePathError as exc:
+                raise UnsafePathError(f"AppEEARS task {job.id}: {exc}") from exc
+            if not entry.get("file_id"):
+                raise BadProductError(f"AppEEARS task {job.id}: bundle file {name} has no file_id")
             sha = entry.get("sha256")
             size = entry.get("file_size")
             outputs.append(RemoteFile(self.api.file_url(job.id, str(entry["file_id"])), name,
@@ -208,7 +210,7 @@ class AppeearsAdapter(Adapter):
     def _quality_from_api(self, status: JobStatus, names: list[str]) -> None:
         """The values of quality layers the bundle has no lookup CSV for, from ``GET /quality``."""
         from adapters.appeears.names import is_layer_file, normal_key, parse_layer_file
-        from adapters.appeears.products import is_quality_layer
+        from adapters.appeears.products import is_quality_layer, layer_record_name
 
         products = status.meta.get("products") or {}
         lookups = {normal_key(n.rsplit("/", 1)[-1][: -len("-lookup.csv")]) for n in names if n.endswith("-lookup.csv")}
@@ -221,8 +223,9 @@ class AppeearsAdapter(Adapter):
                 continue
             if normal_key(f"{parsed.product}-{parsed.version}-{parsed.layer}") in lookups:
                 continue
-            if parsed.layer not in knowledge["quality"]:
-                knowledge["quality"][parsed.layer] = self.products.quality_values(parsed.product_id, parsed.layer)
+            record_name = layer_record_name(parsed.layer, knowledge["layers"])
+            if record_name not in knowledge["quality"]:
+                knowledge["quality"][record_name] = self.products.quality_values(parsed.product_id, record_name)
 
     @staticmethod
     def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
@@ -282,4 +285,4 @@ def _time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-__all__ = ["AppeearsAdapter", "AppeearsSettings", "ExpiredError"]
+__all__ = ["AppeearsAdapter", "AppeearsSettings", "collection_spec"]

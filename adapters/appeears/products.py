@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -168,6 +169,15 @@ def layer_info(name: str, record: dict[str, Any] | None) -> LayerInfo:
                      _number(record.get("AddOffset")), _number(record.get("FillValue")),
                      (low, high) if low is not None and high is not None else None,
                      record.get("DataType") or None, _quality_layers(record.get("QualityLayers")))
+
+
+def layer_record_name(layer: str, layers: dict[str, Any]) -> str:
+    """The product API's name of a file's layer: itself, or without the cycle suffix (MCD12Q2 delivers its
+    ``Greenup`` layer as ``Greenup_0`` and ``Greenup_1``)."""
+    if layer in layers or not layers:
+        return layer
+    base = re.sub(r"_\d+$", "", layer)
+    return base if base in layers else layer
 
 
 def is_quality_layer(name: str, layers: dict[str, dict[str, Any]] | None = None) -> bool:

@@ -32,7 +32,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import sys
 import threading
@@ -40,7 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType

@@ -24,7 +24,7 @@ from typing import Any
 
 from adapters.appeears.names import (LayerFile, NameError_, base_name, collection_id, is_layer_file, normal_key,
                                      parse_layer_file, parse_netcdf_file)
-from adapters.appeears.products import composite_end, is_quality_layer, layer_info
+from adapters.appeears.products import composite_end, is_quality_layer, layer_info, layer_record_name
 from adapters.appeears.tasks import features_of
 from adapters.base import JobRef, JobStatus, RemoteFile
 from adapters.errors import BadProductError
@@ -115,7 +115,7 @@ def _area_items(tifs: list[str], files: Mapping[str, Path], knowledge: Mapping[s
 
 def _layer_asset(path: Path, parsed: LayerFile, layers: Mapping[str, Any], quality_api: Mapping[str, Any],
                  stats: Mapping[str, dict[str, float]], lookups: Mapping[str, Path]) -> AssetDraft:
-    record_name = _layer_record_name(parsed.layer, layers)
+    record_name = layer_record_name(parsed.layer, layers)
     info = layer_info(record_name, layers.get(record_name))
     quality = is_quality_layer(record_name, layers) or is_quality_layer(parsed.layer)
     band: dict[str, Any] = {}
@@ -141,14 +141,6 @@ def _layer_asset(path: Path, parsed: LayerFile, layers: Mapping[str, Any], quali
     title = f"{parsed.layer}" + (f": {info.description}" if info.description else "")
     return AssetDraft(path, roles=("quality",) if quality else ("data",), title=title,
                       kind="categorical" if quality else "continuous", fields=fields)
-
-
-def _layer_record_name(layer: str, layers: Mapping[str, Any]) -> str:
-    """The product API's name of a file's layer: itself, or without the cycle suffix (``Greenup_0``)."""
-    if layer in layers or not layers:
-        return layer
-    base = re.sub(r"_\d+$", "", layer)
-    return base if base in layers else layer
 
 
 # -------------------------------------------------------------------------------------- netCDF items

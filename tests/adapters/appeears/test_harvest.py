@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 import pystac
 import pytest
 
-from adapters.appeears.simproducts import PRODUCTS
 from catalogs import stac
 from catalogs.validate import validate_catalog
 from harvester import pipeline
@@ -236,3 +235,14 @@ def test_fetching_existing_tasks_by_name_and_by_id(appeears: AppeearsServer, tmp
     root = tmp_path / "by-id"
     summary = pipeline.run(appeears_config(root, appeears.url, name="ids", task_ids=[first]))
     assert summary.failures == [] and len(_items(root)) == 4
+
+
+def test_transient_failures_of_the_api_and_the_storage_are_retried(appeears: AppeearsServer, tmp_path: Path) -> None:
+    appeears.faults.add(r"^/api/bundle/[^/]+$", status=503, retry_after=0, times=2)
+    appeears.faults.add(r"^/s3/", status=500, times=1)
+    appeears.faults.add(r"^/s3/.*NDVI_doy2020017", drop_after_bytes=100, times=1)
+    root, summary = _harvest(appeears, tmp_path, AREA_TASK)
+    assert summary.failures == []
+    assert len(_items(root)) == 4
+    assert [r.status for r in appeears.log.records() if r.path.startswith("/api/bundle/") and r.path.count("/") == 3][:3] \
+        == [503, 503, 200]

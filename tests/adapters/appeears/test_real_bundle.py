@@ -93,3 +93,25 @@ def test_the_bundle_files_are_metadata_of_the_task_item(harvested: dict[str, Any
     assert task_item.geometry["type"] == "Polygon"
     assert task_item.geometry["coordinates"][0][0] == [-76.017, 36.3379]
     assert task_item.properties["appeears:products"] == ["MCD12Q2.006"]
+
+
+def test_without_lookup_csvs_the_classes_come_from_the_quality_api(appeears: AppeearsServer, tmp_path: Path,
+                                                                   samples: Path) -> None:
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    for path in (samples / "appeears" / "polygon").iterdir():
+        if not path.name.endswith("-lookup.csv"):
+            (folder / path.name).write_bytes(path.read_bytes())
+    request = json.loads((folder / "polygon-request.json").read_text())
+    task_id = appeears.sim.add_bundle(request, folder)
+    root = tmp_path / "catalog"
+    summary = pipeline.run(appeears_config(root, appeears.url, name="polygon", task_ids=[task_id]))
+    assert summary.failures == []
+    assert validate_catalog(root).ok
+    item = pystac.Item.from_file(str(next(root.glob(f"*/MCD12Q2.006_2010001_aid0001_{task_id[:8]}/*_{task_id[:8]}.json"))))
+    assert item.assets["QA_Overall_1"].extra_fields["classification:classes"] == [
+        {"value": 0, "name": "best", "description": "Best"}, {"value": 1, "name": "good", "description": "Good"},
+        {"value": 2, "name": "fair", "description": "Fair"}, {"value": 3, "name": "poor", "description": "Poor"}]
+    # the API has no values for QA_Detailed (nor the bundle a lookup): no classes rather than invented ones
+    assert "classification:classes" not in item.assets["QA_Detailed_0"].extra_fields
+    assert appeears.log.records("/api/quality/MCD12Q2.006/QA_Overall")[0].status == 200
