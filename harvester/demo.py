@@ -63,9 +63,9 @@ def run_demo(out: Path, *, progress: Progress | None = None, run: RunOptions | N
         appeears_server = stack.enter_context(LoopbackServer(appeears_sim))
         appeears_sim.url = appeears_server.url
         user, password = next(iter(appeears_sim.users.items()))
-        stack.enter_context(_environment(EARTHDATA_USERNAME=user, EARTHDATA_PASSWORD=password))
-        appeears = [parse_source({"provider": "appeears", "url": appeears_server.url + APPEEARS_PREFIX,
-                                  "product_cache": str(out / ".harvest" / "appeears-products"), **source},
+        stack.enter_context(_environment(EARTHDATA_USERNAME=user, EARTHDATA_PASSWORD=password,
+                                         APPEEARS_CACHE_DIR=str(out / ".harvest" / "appeears-products")))
+        appeears = [parse_source({"provider": "appeears", "url": appeears_server.url + APPEEARS_PREFIX, **source},
                                  "demo", base_dir=out, env={}, origin="demo") for source in APPEEARS_SOURCES]
         config = Config(CatalogConfig(out, title="stac-harvester demo",
                                       description="Products of the built-in provider simulators, harvested by "

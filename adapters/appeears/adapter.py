@@ -62,8 +62,6 @@ class AppeearsSettings:
         default=None, metadata={"help": "point: [id,][category,]lat,lon items, ';'-separated"})
     file_type: Literal["geotiff", "netcdf4"] = field(default="geotiff", metadata={"help": "area output format"})
     projection: str = field(default="geographic", metadata={"help": "area output projection (GET /spatial/proj)"})
-    product_cache: Path | None = field(
-        default=None, metadata={"help": "folder of the cached product lists (default ~/.cache/stac-harvester/appeears)"})
 
     def builds_task(self) -> bool:
         return self.task_type is not None
@@ -83,7 +81,9 @@ class AppeearsAdapter(Adapter):
         super().__init__(settings, client, source)
         self.auth = appeears_auth(settings.url)
         self.api: AppeearsClient = AppeearsClient(client, settings.url, self.auth)
-        self.products: ProductCache = ProductCache(client, settings.url, settings.product_cache)
+        # where the product lists are cached is not a setting: moving the cache must not make the source's
+        # request a new one (settings are its digest); APPEEARS_CACHE_DIR moves it
+        self.products: ProductCache = ProductCache(client, settings.url)
         self._task: dict[str, Any] | None = None
 
     # -- jobs

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adapters.appeears.simproducts import (PRODUCTS, PROJECTIONS, area_netcdf, area_tif, composite_dates,
-                                           layer_values, parse_mmddyyyy, results_csv)
+                                           layer_values, output_shape, parse_mmddyyyy, results_csv)
 
 if TYPE_CHECKING:
     from adapters.appeears.simulator import SimTask
@@ -121,7 +121,8 @@ def make_bundle(task: SimTask, size: int) -> list[tuple[str, bytes]]:
                                           area_tif(task.task_id, product_id, layer, day, _bounds(geometry),
                                                    output["projection"], size)))
                             if not _is_quality(product_id, layer):
-                                stats.append(_stats_row(task.task_id, product_id, layer, day, aid, size))
+                                shape = output_shape(_bounds(geometry), output["projection"], size)
+                                stats.append(_stats_row(task.task_id, product_id, layer, day, aid, shape))
                 files.append((f"{dash}-Statistics.csv", _csv(
                     ["File Name", "Dataset", "aid", "Date", "Count", "Minimum", "Maximum", "Range", "Mean",
                      "Standard Deviation", "Variance", "Upper Quartile", "Upper 1.5 IQR", "Median",
@@ -152,9 +153,10 @@ def _features(geo: dict[str, Any]) -> list[dict[str, Any]]:
     return [f["geometry"] if f.get("type") == "Feature" else f for f in features]
 
 
-def _stats_row(task_id: str, product_id: str, layer: str, day: date, aid: int, size: int) -> list[Any]:
+def _stats_row(task_id: str, product_id: str, layer: str, day: date, aid: int, shape: tuple[int, int]) -> list[Any]:
+    """The layer's row of the Statistics CSV: of the scaled values, as AppEEARS summarises them."""
     record = PRODUCTS[product_id][1][layer]
-    raw = layer_values(task_id, product_id, layer, day, (size, size)).astype("float64")
+    raw = layer_values(task_id, product_id, layer, day, shape).astype("float64")
     valid = raw[raw != record["FillValue"]] * float(record["ScaleFactor"] or 1.0)
     q = np.percentile(valid, [25, 50, 75])
     return [f"{product_id.replace('.', '_')}_{layer}_doy{day:%Y%j}_aid{aid:04d}", layer.strip("_"), f"aid{aid:04d}",

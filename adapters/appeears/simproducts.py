@@ -123,6 +123,12 @@ def _grid(bounds: tuple[float, float, float, float], projection: str, size: int
     return crs, Affine(step, 0.0, west, 0.0, -step, north), width, height
 
 
+def output_shape(bounds: tuple[float, float, float, float], projection: str, size: int) -> tuple[int, int]:
+    """(height, width) of the output of an area (what `area_tif` writes)."""
+    _crs, _transform, width, height = _grid(bounds, projection, size)
+    return height, width
+
+
 def layer_values(task_id: str, product_id: str, layer: str, day: date, shape: tuple[int, int]) -> np.ndarray:
     """Deterministic unscaled values of a layer (quality layers: small class values)."""
     record = PRODUCTS[product_id][1][layer]

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pystac
 import pytest
+import rasterio
 
 from catalogs import stac
 from catalogs.validate import validate_catalog
@@ -58,7 +59,14 @@ def test_an_area_task_in_geographic_projection(appeears: AppeearsServer, tmp_pat
     band = ndvi["bands"][0]
     assert (band["data_type"], band["nodata"], band["unit"], band["raster:scale"]) == ("int16", -3000, "NDVI", 0.0001)
     assert band["appeears:valid_range"] == [-2000, 10000]
-    assert set(band["statistics"]) == {"minimum", "maximum", "mean", "stddev", "count"}
+    # the bundle's statistics (of scaled values), as statistics of the stored values that raster:scale describes
+    with rasterio.open(Path(item.assets[NDVI].get_absolute_href())) as ds:
+        stored = ds.read(1, masked=True).compressed().astype("float64")
+    assert band["statistics"]["count"] == stored.size
+    assert band["statistics"]["minimum"] == pytest.approx(stored.min(), abs=1e-6)
+    assert band["statistics"]["maximum"] == pytest.approx(stored.max(), abs=1e-6)
+    assert band["statistics"]["mean"] == pytest.approx(stored.mean(), abs=0.01)
+    assert band["statistics"]["stddev"] == pytest.approx(stored.std(), abs=0.01)
     assert quality["classification:classes"][0] == {"value": 0, "name": "vi_produced_with_good_quality",
                                                     "description": "VI produced with good quality"}
     assert quality["bands"][0]["data_type"] == "uint16" and quality["bands"][0]["nodata"] == 65535
