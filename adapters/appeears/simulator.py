@@ -120,7 +120,7 @@ class AppeearsSimulator:
 
     def __init__(self, *, seed: int = 0, users: Mapping[str, str] | None = None,
                  api_disabled: Iterable[str] = (), token_lifetime: timedelta = timedelta(hours=48),
-                 token_uses: int | None = None, polls_to_finish: int = 2, page_size_max: int = 100,
+                 token_uses: int | None = None, polls_to_finish: int = 2,
                  now: Callable[[], datetime] | None = None, lifetime: timedelta = timedelta(days=30),
                  raster_size: int = 24) -> None:
         self.seed = seed
