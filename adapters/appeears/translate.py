@@ -18,6 +18,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,12 @@ def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: 
         drafts.append(_point_item(task_item, home, record, job, files, results, task_assets, workdir, knowledge,
                                   common, what))
         return drafts
-    stats = _statistics({n: files[n] for n in others if n.endswith("-Statistics.csv")})
-    lookups = {normal_key(base_name(n)[: -len("-lookup.csv")]): files[n] for n in others if n.endswith("-lookup.csv")}
-    drafts += _area_items(tifs, files, knowledge, stats, lookups, link, common, what)
+    tables = _BundleTables(
+        statistics=_statistics({n: files[n] for n in others if n.endswith("-Statistics.csv")}),
+        lookups={normal_key(base_name(n)[: -len("-lookup.csv")]): files[n] for n in others if n.endswith("-lookup.csv")},
+        class_counts={normal_key(base_name(n)[: -len("-Statistics-QA.csv")]): _class_counts(files[n])
+                      for n in others if n.endswith("-Statistics-QA.csv")})
+    drafts += _area_items(tifs, files, knowledge, tables, link, common, what)
     drafts += _netcdf_items(ncs, files, knowledge, workdir, link, common, what)
     geometry = _request_geometry(record)
     start, end = _request_period(record, drafts)
@@ -83,9 +87,17 @@ def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: 
 # ----------------------------------------------------------------------------------------- area items
 
 
-def _area_items(tifs: list[str], files: Mapping[str, Path], knowledge: Mapping[str, Any],
-                stats: Mapping[str, dict[str, float]], lookups: Mapping[str, Path], link: dict[str, Any],
-                common: dict[str, Any], what: str) -> list[ItemDraft]:
+@dataclass(frozen=True)
+class _BundleTables:
+    """The bundle's CSVs, by the loose key (`normal_key`) of what they describe."""
+
+    statistics: Mapping[str, dict[str, float]]         # GeoTIFF stem -> statistics (Statistics.csv)
+    lookups: Mapping[str, Path]                        # <PROD>-<VER>-<QA layer> -> its lookup CSV
+    class_counts: Mapping[str, dict[tuple[str, str], dict[int, int]]]  # QA layer -> (date, aid) -> value counts
+
+
+def _area_items(tifs: list[str], files: Mapping[str, Path], knowledge: Mapping[str, Any], tables: _BundleTables,
+                link: dict[str, Any], common: dict[str, Any], what: str) -> list[ItemDraft]:
     groups: dict[tuple[str, int, str], list[tuple[str, LayerFile]]] = defaultdict(list)
     for name in tifs:
         parsed = parse_layer_file(name)
@@ -98,7 +110,7 @@ def _area_items(tifs: list[str], files: Mapping[str, Path], knowledge: Mapping[s
         assets: dict[str, AssetDraft] = {}
         for name, parsed in sorted(members, key=lambda m: m[1].layer):
             assets[_key(parsed.layer)] = _layer_asset(files[name], parsed, layers, info.get("quality") or {},
-                                                      stats, lookups)
+                                                      tables)
         data_keys = [k for k, a in assets.items() if "data" in a.roles]
         start = first.start
         end = composite_end(start, product.get("TemporalGranularity"))
@@ -114,7 +126,7 @@ def _area_items(tifs: list[str], files: Mapping[str, Path], knowledge: Mapping[s
 
 
 def _layer_asset(path: Path, parsed: LayerFile, layers: Mapping[str, Any], quality_api: Mapping[str, Any],
-                 stats: Mapping[str, dict[str, float]], lookups: Mapping[str, Path]) -> AssetDraft:
+                 tables: _BundleTables) -> AssetDraft:
     record_name = layer_record_name(parsed.layer, layers)
     info = layer_info(record_name, layers.get(record_name))
     quality = is_quality_layer(record_name, layers) or is_quality_layer(parsed.layer)
@@ -124,15 +136,23 @@ def _layer_asset(path: Path, parsed: LayerFile, layers: Mapping[str, Any], quali
     if info.description:
         band["description"] = info.description
     stem = path.name.rsplit(".", 1)[0]
-    if normal_key(stem) in stats:
-        band["statistics"] = _unscaled(stats[normal_key(stem)], info.scale, info.offset)
+    if normal_key(stem) in tables.statistics:
+        band["statistics"] = _unscaled(tables.statistics[normal_key(stem)], info.scale, info.offset)
     classes = None
-    lookup = lookups.get(normal_key(f"{parsed.product}-{parsed.version}-{parsed.layer}"))
+    layer_key = normal_key(f"{parsed.product}-{parsed.version}-{parsed.layer}")
+    lookup = tables.lookups.get(layer_key)
     if lookup is None:
-        lookup = lookups.get(normal_key(f"{parsed.product}-{parsed.version}-{record_name}"))
+        lookup = tables.lookups.get(normal_key(f"{parsed.product}-{parsed.version}-{record_name}"))
     if quality:
         classes = _lookup_classes(lookup) if lookup is not None else _api_classes(
             quality_api.get(parsed.layer) or quality_api.get(record_name) or [])
+        counts = tables.class_counts.get(layer_key, {}).get((parsed.start.date().isoformat(), f"aid{parsed.aid:04d}"))
+        if classes and counts:
+            total = sum(counts.values())
+            for entry in classes:
+                if entry["value"] in counts:
+                    entry["count"] = counts[entry["value"]]
+                    entry["percentage"] = round(100 * counts[entry["value"]] / total, 3)
     fields: dict[str, Any] = {"bands": [band]}
     if info.unit:
         fields["unit"] = info.unit
@@ -294,6 +314,24 @@ def _statistics(csvs: Mapping[str, Path]) -> dict[str, dict[str, float]]:
                     stats[key] = int(value) if key == "count" else value
                 if row.get("File Name") and stats:
                     out[normal_key(row["File Name"])] = stats
+    return out
+
+
+def _class_counts(path: Path) -> dict[tuple[str, str], dict[int, int]]:
+    """``<PROD>-<VER>-<QA>-Statistics-QA.csv``: pixels per quality value, by (date, aid); the columns after
+    ``File``, ``aid`` and ``Date`` are the values."""
+    out: dict[tuple[str, str], dict[int, int]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            counts = {}
+            for column, text in row.items():
+                if column in ("File", "aid", "Date") or column is None:
+                    continue
+                try:
+                    counts[int(float(column))] = int(float(text or 0))
+                except ValueError:
+                    continue
+            out[(str(row.get("Date")), str(row.get("aid")))] = counts
     return out
 
 

@@ -74,11 +74,13 @@ def test_statistics_from_the_bundle_and_checksums_from_its_listing(harvested: di
 def test_quality_classes_come_from_the_lookup_csvs(harvested: dict[str, Any]) -> None:
     short = harvested["task_id"][:8]
     assets = harvested["items"][f"MCD12Q2.006_2010001_aid0001_{short}"].assets
+    # with the pixel counts of the Statistics-QA CSVs (every valid pixel is "Best" in this bundle)
     assert assets["QA_Overall_0"].extra_fields["classification:classes"] == [
-        {"value": 0, "name": "best", "description": "Best"}]
+        {"value": 0, "name": "best", "description": "Best", "count": 3727, "percentage": 100.0}]
     assert assets["QA_Detailed_1"].extra_fields["classification:classes"] == [
         {"value": 0, "name": "best", "description": "Greenup: Best; MidGreenup: Best; Maturity: Best; Peak: Best; "
-                                                     "Senescence: Best; MidGreendown: Best; Dormancy: Best"}]
+                                                     "Senescence: Best; MidGreendown: Best; Dormancy: Best",
+         "count": 18, "percentage": 100.0}]
     assert "classification:classes" not in assets["Greenup_0"].extra_fields
 
 
@@ -110,7 +112,8 @@ def test_without_lookup_csvs_the_classes_come_from_the_quality_api(appeears: App
     assert validate_catalog(root).ok
     item = pystac.Item.from_file(str(next(root.glob(f"*/MCD12Q2.006_2010001_aid0001_{task_id[:8]}/*_{task_id[:8]}.json"))))
     assert item.assets["QA_Overall_1"].extra_fields["classification:classes"] == [
-        {"value": 0, "name": "best", "description": "Best"}, {"value": 1, "name": "good", "description": "Good"},
+        {"value": 0, "name": "best", "description": "Best", "count": 18, "percentage": 100.0},
+        {"value": 1, "name": "good", "description": "Good"},
         {"value": 2, "name": "fair", "description": "Fair"}, {"value": 3, "name": "poor", "description": "Poor"}]
     # the API has no values for QA_Detailed (nor the bundle a lookup): no classes rather than invented ones
     assert "classification:classes" not in item.assets["QA_Detailed_0"].extra_fields
