@@ -137,7 +137,7 @@ class _RenewingAuth(httpx.Auth):
         response = yield request
         response.read()
         if response.status_code in (400, 401, 403):
-            raise AuthError(f"{self.service}: sign-in refused (HTTP {response.status_code})")
+            raise AuthError(self._refusal(response))
         raise_for_status(response, f"{self.service} sign-in")
         try:
             answer = response.json()
@@ -146,6 +146,10 @@ class _RenewingAuth(httpx.Auth):
         if not isinstance(answer, dict):
             raise AuthError(f"{self.service}: the sign-in answer is not a JSON object")
         return answer
+
+    def _refusal(self, response: httpx.Response) -> str:
+        """The message of a refused sign-in (subclasses may read the provider's answer)."""
+        return f"{self.service}: sign-in refused (HTTP {response.status_code})"
 
     def _deadline_in(self, seconds: Any) -> float | None:
         try:
@@ -172,13 +176,46 @@ class BasicThenToken(_RenewingAuth):
     renew_on = frozenset({401, 403})
 
     def __init__(self, login_url: str, username: str, password: str, *, token_field: str = "token",
-                 service: str | None = None, refresh_margin: float = 60.0, clock: Clock = time.monotonic) -> None:
+                 service: str | None = None, refresh_margin: float = 60.0, clock: Clock = time.monotonic,
+                 refusals: Callable[[httpx.Response], str | None] | None = None) -> None:
         if not username or not password:
             raise AuthError(f"{service or _service_of(login_url)}: username or password missing")
         super().__init__(service or _service_of(login_url), refresh_margin=refresh_margin, clock=clock)
         self.login_url = login_url
         self.token_field = token_field
         self._basic = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._refusals = refusals
+
+    def _refusal(self, response: httpx.Response) -> str:
+        """``refusals(response)`` when it has a message for this answer (e.g. "API not enabled"), else the
+        generic one."""
+        explained = self._refusals(response) if self._refusals is not None else None
+        return explained or super()._refusal(response)
+
+    @property
+    def signed_in(self) -> bool:
+        return self._credential is not None
+
+    def sign_out(self, client: httpx.Client, logout_url: str) -> bool:
+        """POST ``logout_url`` with the current token and forget it (nothing is sent when not signed in).
+
+        True when the server disposed of the token (2xx); a refusal (an expired token) or an unreachable
+        server is logged, not raised: the token is forgotten either way.
+        """
+        with self._lock:
+            token, self._credential, self._expires = self._credential, None, None
+        if token is None:
+            return False
+        try:
+            response = client.post(logout_url, headers={"Authorization": f"Bearer {token}"}, auth=None)
+        except httpx.TransportError as exc:
+            log.info("%s: sign-out failed (%s)", self.service, type(exc).__name__)
+            return False
+        if not response.is_success:
+            log.info("%s: sign-out answered HTTP %d", self.service, response.status_code)
+            return False
+        log.debug("%s: signed out", self.service)
+        return True
 
     def _sign_in(self, like: httpx.Request) -> Generator[httpx.Request, httpx.Response, tuple[Any, float | None]]:
         request = self._sign_in_request(like, self.login_url, headers={"Authorization": self._basic})

@@ -179,6 +179,10 @@ class Adapter:
         """
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Called once when the engine is done with the source (after its downloads): sign out, free what
+        the adapter holds. Must not raise for a provider that cannot be reached."""
+
     # -- collections
     def collection(self, collection_id: str) -> CollectionSpec:
         """How the collection that drafts name describes itself (title, license, providers…)."""

@@ -227,7 +227,10 @@ def _asset(
         # Grid fields go on the asset only where they differ from the item's.
         fields.update({k: v for k, v in raster.proj.items() if item_proj.get(k) != v})
         unit = fields.pop("unit", None)  # a unit the adapter knows belongs to bands the file left without one
-        fields["bands"] = [({"unit": unit, **band} if unit and "unit" not in band else band) for band in raster.bands]
+        # band fields the adapter knows (the provider's statistics, valid range, description) win over the read ones
+        known = fields.pop("bands", None) or []
+        fields["bands"] = [{**({"unit": unit, **band} if unit and "unit" not in band else band),
+                            **(known[i] if i < len(known) else {})} for i, band in enumerate(raster.bands)]
     if asset.href is not None:
         media = asset.media_type or stac.media_type_for(asset.href)
         return pystac.Asset(asset.href, asset.title, asset.description, media, list(asset.roles), fields)

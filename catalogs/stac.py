@@ -17,6 +17,9 @@ SAR = "https://stac-extensions.github.io/sar/v1.3.0/schema.json"
 SAT = "https://stac-extensions.github.io/sat/v1.2.0/schema.json"
 EO = "https://stac-extensions.github.io/eo/v2.0.0/schema.json"
 TABLE = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
+# AppEEARS: quality-layer classes, and product DOIs
+CLASSIFICATION = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
+SCIENTIFIC = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 GEOTIFF = "image/tiff; application=geotiff"

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="run a provider simulator on loopback, for trying things by hand",
                               description="Serve a provider's simulator on a loopback port until interrupted.")
-    simulate.add_argument("provider", choices=("hyp3",), help="which simulator")
+    simulate.add_argument("provider", choices=("hyp3", "appeears"), help="which simulator")
     simulate.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated products (default 0)")
     simulate.set_defaults(handler=_simulate)
@@ -304,6 +304,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.provider == "appeears":
+        return _simulate_appeears(args)
     from adapters.hyp3.simulator import serve
 
     with serve(args.port, seed=args.seed) as served:
@@ -316,6 +318,25 @@ def _simulate(args: argparse.Namespace) -> int:
               flush=True)
         print(f"  faults: POST {served.url}/_simkit/faults; job names starting with sim-fail, sim-expired, "
               "sim-zip-traversal, sim-zip-truncated, sim-zip-bomb, sim-never", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+def _simulate_appeears(args: argparse.Namespace) -> int:
+    from adapters.appeears.simulator import FAULTS, serve
+
+    with serve(args.port, seed=args.seed) as served:
+        users = ", ".join(f"{u}:{p}" for u, p in served.sim.users.items())
+        print(f"AppEEARS simulator at {served.url} (Ctrl-C to stop)", flush=True)
+        print(f"  Earthdata users: {users}", flush=True)
+        user, password = next(iter(served.sim.users.items()))
+        print(f"  export APPEEARS_API_URL={served.url} EARTHDATA_USERNAME={user} EARTHDATA_PASSWORD={password}",
+              flush=True)
+        print(f"  faults: POST {served.server.url}/_simkit/faults; task names starting with {', '.join(FAULTS)}",
+              flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

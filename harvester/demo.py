@@ -1,7 +1,8 @@
 """The demo: the provider simulators on loopback, harvested through exactly the pipeline `harvester run` uses.
 
 `run_demo` starts each provider's simulator on a free loopback port, describes one source per provider
-(for HyP3: a job list with every job type, from the examples of the HyP3 API page), runs
+(for HyP3: a job list with every job type, from the examples of the HyP3 API page; for AppEEARS: an area
+task in geographic projection and a point task, built from flags), runs
 `harvester.pipeline.run` on that config and validates the catalog offline. The simulators are
 deterministic (job ids and products derive from a seed and the request), so a second demo into the same
 folder submits, downloads, converts and rewrites nothing.
@@ -17,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.appeears.simulator import PREFIX as APPEEARS_PREFIX, AppeearsSimulator
 from adapters.hyp3.jobs import API_EXAMPLES
 from adapters.hyp3.simulator import Hyp3Simulator
 from adapters.simkit import LoopbackServer
@@ -29,6 +31,15 @@ from harvester.progress import NullProgress, Progress
 log = logging.getLogger(__name__)
 
 DEMO_SEED = 0
+#: the AppEEARS sources of the demo: an area task (MOD13Q1 NDVI around Oslo, geographic) and a point task
+APPEEARS_SOURCES = (
+    {"name": "demo-appeears-area", "task_type": "area", "start_date": "01-01-2020", "end_date": "02-15-2020",
+     "layers": "MOD13Q1.061,_250m_16_days_NDVI", "bbox": [10.6, 59.85, 10.9, 60.0], "projection": "geographic"},
+    {"name": "demo-appeears-points", "task_type": "point", "start_date": "06-01-2020", "end_date": "07-15-2020",
+     "layers": "MOD13Q1.061,_250m_16_days_NDVI", "coordinates": "oslo,city,59.91,10.75;bergen,coast,60.39,5.32"},
+)
+
+
 @dataclass
 class DemoResult:
     root: Path
@@ -48,9 +59,17 @@ def run_demo(out: Path, *, progress: Progress | None = None, run: RunOptions | N
         stack.enter_context(_environment(EARTHDATA_TOKEN=simulator.token))
         hyp3 = parse_source({"provider": "hyp3", "name": "demo-hyp3", "url": server.url, "jobs": API_EXAMPLES},
                             "demo", base_dir=out, env={}, origin="demo")
+        appeears_sim = AppeearsSimulator(seed=DEMO_SEED)
+        appeears_server = stack.enter_context(LoopbackServer(appeears_sim))
+        appeears_sim.url = appeears_server.url
+        user, password = next(iter(appeears_sim.users.items()))
+        stack.enter_context(_environment(EARTHDATA_USERNAME=user, EARTHDATA_PASSWORD=password,
+                                         APPEEARS_CACHE_DIR=str(out / ".harvest" / "appeears-products")))
+        appeears = [parse_source({"provider": "appeears", "url": appeears_server.url + APPEEARS_PREFIX, **source},
+                                 "demo", base_dir=out, env={}, origin="demo") for source in APPEEARS_SOURCES]
         config = Config(CatalogConfig(out, title="stac-harvester demo",
                                       description="Products of the built-in provider simulators, harvested by "
-                                                  "stac-harvester"), options, [hyp3])
+                                                  "stac-harvester"), options, [hyp3, *appeears])
         summary = pipeline.run(config, progress=progress or NullProgress())
     report = validate_catalog(out)
     log.info("demo catalog at %s: %d objects, %s", out, len(report.objects), "valid" if report.ok else "INVALID")

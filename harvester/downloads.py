@@ -265,7 +265,13 @@ class Downloader:
                 done = self._complete_already(req, target, algo, digest)
                 if done is not None:
                     return done
-                return _Transfer(self, req, target, algo, digest).run()
+                try:
+                    return _Transfer(self, req, target, algo, digest).run()
+                except ChecksumMismatchError as exc:
+                    # a corrupted transfer (or copy at the provider): fetched once more from the start, and
+                    # reported when that one is no better
+                    log.warning("%s; downloading it once more", exc)
+                    return _Transfer(self, req, target, algo, digest).run()
         except HarvestError as exc:
             log.warning("%s", exc)
             return DownloadResult(req, error=exc)
@@ -405,7 +411,10 @@ class _Transfer:
                 headers["If-Range"] = self.etag
         try:
             request = self.d.client.build_request("GET", self.remote.url, headers=headers)
-            response = self.d.client.send(request, stream=True, auth=self._auth())
+            if not self.remote.auth:
+                response = self.d.client.send(request, stream=True, auth=None)
+            else:
+                response = self._send_with_credentials(request, headers)
         except httpx.TransportError as exc:
             raise transport_error(exc, self.what) from exc
         except httpx.TooManyRedirects as exc:
@@ -416,10 +425,23 @@ class _Transfer:
         finally:
             response.close()
 
-    def _auth(self) -> Any:
-        if not self.remote.auth:
-            return None  # no credentials at all, not even the client's
-        return self.req.auth if self.req.auth is not None else httpx.USE_CLIENT_DEFAULT
+    def _send_with_credentials(self, request: httpx.Request, headers: dict[str, str]) -> httpx.Response:
+        """Send ``request`` with the credentials, and follow a redirect without them.
+
+        The credentials are for the URL the provider named; where it redirects (signed object-storage URLs,
+        another path of the same host) gets none: httpx would keep ``Authorization`` on a same-origin
+        redirect, and storage refuses a request with two authentications.
+        """
+        auth = self.req.auth if self.req.auth is not None else httpx.USE_CLIENT_DEFAULT
+        response = self.d.client.send(request, stream=True, auth=auth, follow_redirects=False)
+        if not response.is_redirect:
+            return response
+        location = response.headers.get("Location")
+        response.close()
+        if not location:
+            raise DownloadError(f"{self.what}: HTTP {response.status_code} without a Location")
+        target = self.d.client.build_request("GET", response.url.join(location), headers=headers)
+        return self.d.client.send(target, stream=True, auth=None, follow_redirects=True)
 
     def _accept(self, response: httpx.Response) -> bool:
         """Check the response against the part on disk; True when its body is to be appended."""

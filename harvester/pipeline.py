@@ -245,6 +245,15 @@ class _Harvest:
     def _source(self, source: SourceConfig) -> None:
         info = SourceInfo(source.name, source.assets, source.action)
         adapter = source.adapter(source.settings, self.client, info)
+        try:
+            self._harvest_source(source, adapter)
+        finally:
+            try:
+                adapter.close()  # after every download of the source: its credentials are not needed any more
+            except (HarvestError, httpx.TransportError) as exc:
+                log.warning("source %s: closing the adapter failed: %s", source.name, exc)
+
+    def _harvest_source(self, source: SourceConfig, adapter: Adapter) -> None:
         self.state.put_source(source.name, source.provider, source.digest)
         if adapter.kind == "search":
             self._search(source, adapter)

@@ -48,8 +48,8 @@ def test_demo_harvests_every_hyp3_job_type_into_a_valid_catalog(demo_catalog: Pa
     collections = {c.id: c for c in catalog.get_children()}
     assert set(collections) == {"hyp3-rtc-gamma", "hyp3-insar-gamma", "hyp3-insar-isce-burst",
                                 "hyp3-insar-isce-multi-burst", "hyp3-autorift", "hyp3-aria-s1-gunw",
-                                "hyp3-opera-rtc-s1"}
-    items = {i.id: i for i in catalog.get_items(recursive=True)}
+                                "hyp3-opera-rtc-s1", "appeears-mod13q1-061"}
+    items = {i.id: i for i in catalog.get_items(recursive=True) if i.collection_id.startswith("hyp3-")}
     assert len(items) == len(API_EXAMPLES)
     for item in items.values():
         assert item.properties["hyp3:job_id"]
@@ -67,6 +67,23 @@ def test_demo_harvests_every_hyp3_job_type_into_a_valid_catalog(demo_catalog: Pa
                 {"downloads", "work"} & set(p.parts)]
 
 
+def test_demo_harvests_an_appeears_area_task_and_a_point_task(demo_catalog: Path) -> None:
+    collection = pystac.Collection.from_file(str(demo_catalog / "appeears-mod13q1-061" / "collection.json"))
+    items = {i.id: i for i in collection.get_items()}
+    kinds = sorted(str(i.properties.get("appeears:task_type", "area-layers")) for i in items.values())
+    # three 16-day composites of the area task, its task item, and the point task's item
+    assert kinds == ["area", "area-layers", "area-layers", "area-layers", "point"]
+    points = next(i for i in items.values() if i.properties.get("appeears:task_type") == "point")
+    assert points.geometry == {"type": "MultiPoint", "coordinates": [[10.75, 59.91], [5.32, 60.39]]}
+    assert points.assets["data"].media_type == "application/vnd.apache.parquet"
+    layers = [i for i in items.values() if "appeears:task_type" not in i.properties]
+    assert {i.properties["proj:code"] for i in layers} == {"EPSG:4326"}
+    for item in layers:
+        assert item.assets["250m_16_days_NDVI"].media_type == "image/tiff; application=geotiff; profile=cloud-optimized"
+        assert item.assets["250m_16_days_VI_Quality"].roles == ["quality"]
+    assert collection.to_dict()["sci:doi"] == "10.5067/MODIS/MOD13Q1.061"
+
+
 def test_demo_again_rewrites_nothing(demo_catalog: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in demo_catalog.rglob("*") if p.is_file() and ".harvest" not in p.parts}
     result = harvester("demo", "--out", str(demo_catalog))
@@ -81,7 +98,8 @@ def test_validate_valid_catalog_exits_0(demo_catalog: Path) -> None:
 
     result = harvester("validate", str(demo_catalog))
     assert result.returncode == 0, result.stdout
-    assert f"{1 + 7 + len(API_EXAMPLES)} object(s)" in result.stdout and "all valid" in result.stdout
+    appeears_items = 5  # three composites, the area task and the point task
+    assert f"{1 + 8 + len(API_EXAMPLES) + appeears_items} object(s)" in result.stdout and "all valid" in result.stdout
 
 
 def test_validate_broken_catalog_exits_1_and_names_the_object(demo_catalog: Path, tmp_path: Path) -> None:
@@ -127,9 +145,10 @@ def test_submit_and_fetch_help_list_the_providers(command: list[str]) -> None:
     result = harvester(*command)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[-4:] == [
+    assert lines[-5:] == [
         "providers:",
-        "  hyp3  ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
+        "  appeears  NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and GeoParquet items.",
+        "  hyp3      ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
         "",
         f"'harvester {command[0]} PROVIDER --help' lists a provider's flags.",
     ]

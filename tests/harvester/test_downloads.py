@@ -631,3 +631,65 @@ def test_files_not_to_fetch_are_skipped(host: Host, downloader: Downloader, tmp_
     result = downloader.fetch(DownloadRequest(remote, tmp_path))
     assert result.ok and result.skipped and result.path is None
     assert host.log.records() == []
+
+
+# ------------------------------------------------------------------------ corrupted transfers and redirects
+
+
+class _ChangingHost:
+    """``/file`` answers the bodies of ``bodies`` in turn (the last one from then on); ``/api/file`` redirects
+    to ``/storage/file`` on the same host. Records the Authorization header of every request by path."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.served = 0
+        self.authorizations: list[tuple[str, str | None]] = []
+
+    @Request.application
+    def __call__(self, request: Request) -> Response:
+        self.authorizations.append((request.path, request.headers.get("Authorization")))
+        if request.path == "/api/file":
+            return Response("", status=302, headers={"Location": "/storage/file?X-Amz-Signature=abc"})
+        body = self.bodies[min(self.served, len(self.bodies) - 1)]
+        self.served += 1
+        return Response(body, content_type="application/octet-stream")
+
+
+def test_a_corrupted_transfer_is_fetched_once_more(tmp_path: Path) -> None:
+    good = blob(50, 50_000)
+    bad = good[:-10] + bytes(10)
+    host = _ChangingHost([bad, good])
+    remote = RemoteFile("", "f.bin", len(good), f"sha256:{hashlib.sha256(good).hexdigest()}")
+    with LoopbackServer(host) as server, make_client() as client:
+        result = Downloader(client).fetch(DownloadRequest(RemoteFile(f"{server.url}/file", **_fields(remote)),
+                                                          tmp_path))
+    assert result.ok and (tmp_path / "f.bin").read_bytes() == good
+    assert host.served == 2
+
+
+def test_a_transfer_corrupted_twice_is_reported(tmp_path: Path) -> None:
+    good = blob(51, 50_000)
+    bad = good[:-10] + bytes(10)
+    host = _ChangingHost([bad, bad, good])
+    remote = RemoteFile("", "f.bin", len(good), f"sha256:{hashlib.sha256(good).hexdigest()}")
+    with LoopbackServer(host) as server, make_client() as client:
+        result = Downloader(client).fetch(DownloadRequest(RemoteFile(f"{server.url}/file", **_fields(remote)),
+                                                          tmp_path))
+    assert isinstance(result.error, ChecksumMismatchError)
+    assert str(result.error) == (f"f.bin: checksum mismatch: expected sha256:{hashlib.sha256(good).hexdigest()}, "
+                                 f"got sha256:{hashlib.sha256(bad).hexdigest()}")
+    assert host.served == 2 and leftovers(tmp_path) == [] and not (tmp_path / "f.bin").exists()
+
+
+def test_credentials_never_follow_a_redirect_even_on_the_same_host(tmp_path: Path) -> None:
+    data = blob(52, 20_000)
+    host = _ChangingHost([data])
+    with LoopbackServer(host) as server, make_client() as client:
+        remote = RemoteFile(f"{server.url}/api/file", "f.bin", len(data), auth=True)
+        result = Downloader(client).fetch(DownloadRequest(remote, tmp_path, BearerToken("tok-123")))
+    assert result.ok and (tmp_path / "f.bin").read_bytes() == data
+    assert host.authorizations == [("/api/file", "Bearer tok-123"), ("/storage/file", None)]
+
+
+def _fields(remote: RemoteFile) -> dict[str, Any]:
+    return {"name": remote.name, "size": remote.size, "checksum": remote.checksum}

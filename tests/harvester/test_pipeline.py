@@ -339,3 +339,34 @@ def test_error_text_quoting_a_signed_url_is_kept_redacted(fake_server: FakeServe
     with sqlite3.connect(root / ".harvest" / "state.sqlite") as db:
         stored = " ".join(str(value) for row in db.execute("SELECT * FROM jobs") for value in row)
     assert LEAKED_SECRET not in stored and "X-Amz-Signature=REDACTED" in stored
+
+
+def test_each_adapter_is_closed_once_after_its_source_also_when_the_source_fails(
+        fake_server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapters.errors import ProviderUnavailableError
+    from tests.harvester.fakeprovider import FakeAdapter
+
+    events: list[str] = []
+    real_translate_done = pipeline._Harvest._translate_done
+
+    def translate_done(self: object, *args: object) -> None:
+        events.append("translated")
+        real_translate_done(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline._Harvest, "_translate_done", translate_done)
+    monkeypatch.setattr(FakeAdapter, "close", lambda self: events.append(f"closed {self.source.name}"))
+    with fast_client() as client:
+        summary = pipeline.run(fake_config(tmp_path / "cat", fake_server.url, ["quick"]), client=client)
+    assert summary.ok, summary.failures
+    assert events == ["translated", "closed fake"]  # after everything the source's jobs needed
+
+    def unavailable(self: object) -> None:
+        raise ProviderUnavailableError("fake: down")
+
+    events.clear()
+    monkeypatch.setattr(FakeAdapter, "submit", unavailable)
+    monkeypatch.setattr(FakeAdapter, "find", unavailable)
+    with fast_client() as client:
+        summary = pipeline.run(fake_config(tmp_path / "other", fake_server.url, ["again"]), client=client)
+    assert [f.error for f in summary.failures] == ["fake: down"]
+    assert events == ["closed fake"]
