@@ -15,6 +15,7 @@ from catalogs.errors import HarvestError
 #: provider name -> "module:Class"; adapters are added here as they are written
 BUILTIN: dict[str, str] = {
     "hyp3": "adapters.hyp3.adapter:Hyp3Adapter",
+    "ngu": "adapters.ngu.adapter:NguAdapter",
 }
 _extra: dict[str, type[Adapter] | str] = {}
 

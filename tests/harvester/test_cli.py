@@ -127,9 +127,10 @@ def test_submit_and_fetch_help_list_the_providers(command: list[str]) -> None:
     result = harvester(*command)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[-4:] == [
+    assert lines[-5:] == [
         "providers:",
         "  hyp3  ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
+        "  ngu   NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
         "",
         f"'harvester {command[0]} PROVIDER --help' lists a provider's flags.",
     ]
