@@ -191,6 +191,8 @@ def _harvest(config: object, args: argparse.Namespace) -> int:
           f"{summary.items_untouched} unchanged")
     for failure in summary.earlier:  # listed, but not failures of this run: they leave the exit code alone
         print(f"earlier: {failure}")
+    for warning in summary.warnings:  # harvested, with a caveat: the exit code stays 0
+        print(f"warning: {warning}")
     if summary.failures:
         print(f"{len(summary.failures)} failure(s):")
         for failure in summary.failures:
@@ -296,6 +298,8 @@ def _demo(args: argparse.Namespace) -> int:
           f"items: {summary.items_written} written, {summary.items_untouched} unchanged")
     for failure in summary.earlier:
         print(f"  earlier: {failure}")
+    for warning in summary.warnings:
+        print(f"  warning: {warning}")
     for failure in summary.failures:
         print(f"  failure: {failure}")
     print(result.report.format().rstrip())

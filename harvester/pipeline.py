@@ -94,6 +94,8 @@ class Summary:
     #: jobs that failed at the provider or expired in earlier runs, with the reason recorded then: not
     #: retried (there is nothing to retry), not failures of this run
     earlier: list[Failure] = field(default_factory=list)
+    #: items harvested with a caveat their translation reported (`ItemDraft.warnings`): not failures
+    warnings: list[Failure] = field(default_factory=list)
     #: seconds spent per stage: "download" (summed over the download threads), "translate", "convert"
     #: (COG conversion) and "build" (item building), summed over the workers; "write" (catalog and index,
     #: in the main thread); "total" (the run's wall time)
@@ -509,6 +511,10 @@ class _Harvest:
         if not drafts:
             self._job_done(job)
             return
+        for draft in drafts:
+            for warning in draft.warnings:
+                self.summary.warnings.append(Failure(job.source.name, redact_text(warning), job=job.ref.id,
+                                                     item=draft.id))
         job.drafts_left = len(drafts)
         self.progress.start("items", len(drafts), "building items")
         for draft in drafts:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from pyproj import CRS, Transformer
-from rasterio.transform import from_origin
+from affine import Affine
 
 NODATA = float("nan")
 
@@ -113,7 +113,7 @@ class MedianGrid:
         if not np.isfinite(data).any():
             return False
         profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1, "dtype": "float32",
-                   "crs": f"EPSG:{grid.epsg}", "transform": from_origin(grid.west, grid.north, grid.cell, grid.cell),
+                   "crs": f"EPSG:{grid.epsg}", "transform": Affine(grid.cell, 0.0, grid.west, 0.0, -grid.cell, grid.north),
                    "nodata": NODATA, "compress": "deflate", "tiled": grid.width > 256 and grid.height > 256}
         with rasterio.open(path, "w", **profile) as ds:
             ds.write(data, 1)

@@ -99,8 +99,10 @@ def translate_file(path: Path, name: str, workdir: Path, *, cell: float = DEFAUL
     layout = read_layout(path, what)
     parquet = out / f"{result_name.item_id}.parquet"
     result = _stream(path, layout, parquet, out, result_name, what, cell, centre, block_size)
+    warnings = []
     if result.bad_rows:
-        log.warning("%s: %d malformed row(s) skipped (%s)", what, result.bad_rows, "; ".join(result.examples))
+        warnings.append(f"{result.bad_rows} malformed row(s) of {name} skipped ({'; '.join(result.examples)})")
+        log.warning("%s: %s", what, warnings[-1])
 
     source = path
     if not is_gzip(path):  # un-gzipped on the way: it is a plain CSV, say so
@@ -159,6 +161,7 @@ def translate_file(path: Path, name: str, workdir: Path, *, cell: float = DEFAUL
         geometry=mapping(result.hull),
         stac_extensions=[stac.SAR, stac.SAT, stac.PROCESSING, stac.TABLE],
         footprint_asset="velocity",
+        warnings=warnings,
     )
 
 
