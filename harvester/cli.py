@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="run a provider simulator on loopback, for trying things by hand",
                               description="Serve a provider's simulator on a loopback port until interrupted.")
-    simulate.add_argument("provider", choices=("hyp3",), help="which simulator")
+    simulate.add_argument("provider", choices=("hyp3", "ngu"), help="which simulator")
     simulate.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated products (default 0)")
     simulate.set_defaults(handler=_simulate)
@@ -308,6 +308,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.provider == "ngu":
+        return _simulate_ngu(args)
     from adapters.hyp3.simulator import serve
 
     with serve(args.port, seed=args.seed) as served:
@@ -320,6 +322,22 @@ def _simulate(args: argparse.Namespace) -> int:
               flush=True)
         print(f"  faults: POST {served.url}/_simkit/faults; job names starting with sim-fail, sim-expired, "
               "sim-zip-traversal, sim-zip-truncated, sim-zip-bomb, sim-never", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+def _simulate_ngu(args: argparse.Namespace) -> int:
+    from adapters.ngu.simulator import serve
+
+    with serve(args.port, seed=args.seed) as served:
+        print(f"NGU InSAR simulator at {served.url} (Ctrl-C to stop)", flush=True)
+        print(f"  export NGU_API_URL={served.url}", flush=True)
+        print(f"  try: curl -X POST '{served.url}/in-asc1-v20a/query?bbox=20.1404,69.3438,20.1827,69.3293'", flush=True)
+        print(f"  faults: POST {served.url}/_simkit/faults; results expire {served.sim.lifetime:g} s after a query "
+              "completes", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
