@@ -196,7 +196,8 @@ class NguSimulator:
             query.polls += 1
             if query.polls <= self.not_visible_polls:
                 return _text(404, "Not found")
-            self._advance(query)
+            if query.polls > self.not_visible_polls + 1:  # the first answer shows it as created
+                self._advance(query)
             return _json(self._state(query))
 
     def on_download(self, request: Request) -> Response:
