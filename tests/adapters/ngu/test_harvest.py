@@ -11,6 +11,7 @@ import pytest
 import rasterio
 from pyproj import Transformer
 
+from adapters.http import RetryPolicy, make_client
 from adapters.ngu.simdata import SUBSIDENCE_MM_YR, subsidence_centre
 from catalogs.cog import validate_cog
 from catalogs.validate import validate_catalog
@@ -161,3 +162,19 @@ def test_downloads_decompressed_on_the_way_are_harvested(tmp_path: Path,
     summary = pipeline.run(ngu_config(root, server.url))
     assert summary.ok, summary.failures
     assert {item.assets["source"].media_type for item in _items(root).values()} == {"text/csv"}
+
+
+def test_transport_faults_are_retried_and_a_cut_download_resumed(tmp_path: Path, ngu: NguServer) -> None:
+    ngu.faults.add(r"^/query-state", method="GET", status=503, times=2)
+    ngu.faults.add(r"^/in-asc1-v20a/query", method="POST", status=429, retry_after=0.1)
+    ngu.faults.add(r"^/query-download", method="GET", drop_after_bytes=1000)
+    with make_client(retries=RetryPolicy(random=lambda: 0.0)) as client:
+        summary = pipeline.run(ngu_config(tmp_path / "catalog", ngu.url), client=client)
+    assert summary.ok, summary.failures
+    assert ngu.faults.pending() == []  # every fault fired
+    assert ngu.sim.requests["query"] == 1  # the 429 was refused before the query was made, then sent again
+    assert summary.items_written == 2
+    cut = [r for r in ngu.log.records() if r.fault and r.fault.startswith("drop")]
+    assert len(cut) == 1
+    again = [r for r in ngu.log.records("/query-download", "GET") if r.query == cut[0].query and r is not cut[0]]
+    assert [(r.status, r.range) for r in again] == [(206, "bytes=1000-")]
