@@ -7,8 +7,9 @@ For each size, a gzipped result CSV of that many points and ``--dates`` acquisit
 
 (a) translated as a harvest does it, in a fresh process: `adapters.ngu.translate.translate_file` (parse in
     batches, GeoParquet, the median velocity grid, thumbnail) and `catalogs.cog.ensure_cog` of the grid;
-(b) the floor, in a fresh process: `pyarrow.csv.open_csv` over the same gzipped file, every batch written
-    with `pyarrow.parquet.ParquetWriter` (the same streaming read and write, with no other work).
+(b) the floor, in a fresh process: `pyarrow.csv.open_csv` over the same gzipped file (same block size, types
+    inferred), the batches written with `pyarrow.parquet.ParquetWriter` in row groups of the same size (the
+    same streaming read and write, with no other work).
 
 Targets: (a) <= 2x (b) in time; (a)'s peak RSS <= 1.5 GB and about the same at every size (bounded
 memory). Peak RSS is each process's own ``ru_maxrss``.
@@ -63,16 +64,24 @@ def child_floor(path: Path, work: Path) -> dict[str, float]:
     import pyarrow.parquet as pq
 
     from adapters.ngu.csvparse import BLOCK_SIZE
+    from adapters.ngu.geoparquet import ROW_GROUP_ROWS
 
     start = time.perf_counter()
     reader = pacsv.open_csv(pa.input_stream(str(path), compression="gzip", buffer_size=1 << 20),
                             read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE))
     rows = 0
-    # duplicated header names ('pixel', 'line') are fine for pyarrow's own reader and writer
+    pending: list[pa.RecordBatch] = []
+    # duplicated header names ('pixel', 'line') are fine for pyarrow's own reader and writer; batches are
+    # gathered into row groups of the size the translation writes
     with pq.ParquetWriter(str(work / "floor.parquet"), reader.schema) as writer:
         for batch in reader:
-            writer.write_batch(batch)
+            pending.append(batch)
             rows += batch.num_rows
+            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS * 2)
+                pending = []
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS * 2)
     return {"seconds": time.perf_counter() - start, "rows": rows}
 
 

@@ -192,13 +192,19 @@ class NguAdapter(Adapter):
 
     def collection(self, collection_id_: str) -> CollectionSpec:
         dataset = collection_id_.removeprefix("ngu-insar-")
-        known = self._datasets or {}
+        try:  # the display name and attribution are the service's (a re-run may not have asked it yet)
+            known = self._known()
+        except ProviderError as exc:
+            log.warning("NGU: cannot list the datasets (%s); collection %s describes itself without them", exc,
+                        collection_id_)
+            known = {}
         info = known.get(dataset) or next((d for d in known.values() if d.name.lower() == dataset), None)
         return collection_spec(dataset, info.display_name if info else DATASETS.get(dataset),
-                               info.attribution if info else None)
+                               info.attribution if info else None, info.group if info else None)
 
 
-def collection_spec(dataset: str, display_name: str | None = None, attribution: str | None = None) -> CollectionSpec:
+def collection_spec(dataset: str, display_name: str | None = None, attribution: str | None = None,
+                    group: str | None = None) -> CollectionSpec:
     """How the collection of one NGU dataset (``ngu-insar-<dataset>``) describes itself."""
     title = f"InSAR Norway: {display_name or dataset}"
     direction = orbit_state(dataset)
@@ -206,7 +212,9 @@ def collection_spec(dataset: str, display_name: str | None = None, attribution: 
                    + (f" ({direction} orbits)" if direction else "")
                    + ", harvested from NGU's InSAR API: one item per result file (track, swath and burst) with "
                    "the points and their displacement time series as GeoParquet and the mean line-of-sight "
-                   "velocity as a COG." + (f" Attribution: {attribution}." if attribution else ""))
+                   "velocity as a COG. Contains data under the Norwegian licence for public data (NLOD) made "
+                   "available by the Geological Survey of Norway (NGU), and modified Copernicus Sentinel data."
+                   + (f" Attribution: {attribution}." if attribution else ""))
     return CollectionSpec(
         collection_id(dataset), description, title=title, license="NLOD-2.0",
         providers=[NGU, INSAR_NORWAY],
@@ -214,7 +222,8 @@ def collection_spec(dataset: str, display_name: str | None = None, attribution: 
         summaries=["sat:orbit_state", "sat:relative_orbit", "sar:instrument_mode", "sar:frequency_band",
                    "sar:polarizations", "ngu:swath", "ngu:dataset", "proj:code"],
         stac_extensions=[stac.SAR, stac.SAT],
-        extra_fields={"ngu:attribution": attribution} if attribution else {},
+        extra_fields={key: value for key, value in (("ngu:attribution", attribution), ("ngu:group", group))
+                      if value},
         links=[LICENSE_LINK, ABOUT_LINK],
     )
 

@@ -29,8 +29,9 @@ import pyarrow.csv as pacsv
 from adapters.errors import BadProductError
 
 GZIP_MAGIC = b"\x1f\x8b"
-#: bytes of CSV text per batch (about 10-20 thousand rows of a file with 100 dates)
-BLOCK_SIZE = 16 << 20
+#: bytes of CSV text per batch (about 5,000 rows of a file with 100 dates). pyarrow's streaming reader reads
+#: up to 32 blocks ahead of its consumer, so this also bounds the memory a file can take: 32 x 4 MiB
+BLOCK_SIZE = 4 << 20
 _DATE = re.compile(r"^\d{8}$")
 _INT_TEXT = r"^\s*[-+]?\d+\s*$"
 _FLOAT_TEXT = r"^\s*([-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[nN][aA][nN]|[iI][nN][fF](inity)?))?\s*$"

@@ -3,7 +3,7 @@
 The geometry column is GeoArrow's native ``point`` encoding (a struct of x/y doubles, which GeoParquet 1.1
 allows beside WKB), made by ``geoarrow.pyarrow`` from the longitude and latitude arrays without a copy
 per point, with OGC:CRS84 on its type. The rows go through `pyarrow.parquet.ParquetWriter` one batch at a
-time (one row group each); the ``geo`` metadata, whose ``bbox`` covers the whole file, is added to the
+time (gathered into row groups of at least `ROW_GROUP_ROWS` rows); the ``geo`` metadata, whose ``bbox`` covers the whole file, is added to the
 footer at close (`ParquetWriter.add_key_value_metadata`), once every batch has been seen. geoarrow's own
 writer (`geoarrow.pyarrow.io.write_geoparquet_table`) and geopandas' ``to_parquet`` take a whole table, which
 is what a file of millions of points must not need.
@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 GEOPARQUET_VERSION = "1.1.0"
+#: batches are gathered into row groups of at least this many rows (readers skip by row group)
+ROW_GROUP_ROWS = 65_536
 GEOMETRY = "geometry"
 POINT_TYPE = ga.point().with_crs(ga.OGC_CRS84)
 
@@ -55,10 +57,13 @@ class PointWriter:
     """
 
     def __init__(self, path: Path, schema: pa.Schema, *, metadata: dict[str, str] | None = None,
-                 compression: str = "zstd") -> None:
+                 compression: str = "zstd", row_group_rows: int = ROW_GROUP_ROWS) -> None:
         self.path = Path(path)
+        self.row_group_rows = row_group_rows
         self.schema = pa.schema([pa.field(GEOMETRY, POINT_TYPE, nullable=False), *schema])
         self.metadata = dict(metadata or {})
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
         self.rows = 0
         self._bounds = [math.inf, math.inf, -math.inf, -math.inf]
         self._writer = pq.ParquetWriter(str(self.path), self.schema, compression=compression, store_schema=False)
@@ -70,8 +75,17 @@ class PointWriter:
         b[0], b[1] = min(b[0], float(np.min(lon))), min(b[1], float(np.min(lat)))
         b[2], b[3] = max(b[2], float(np.max(lon))), max(b[3], float(np.max(lat)))
         batch = pa.RecordBatch.from_arrays([point_array(lon, lat), *columns], schema=self.schema)
-        self._writer.write_batch(batch)
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
         self.rows += len(lon)
+        if self._pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = pa.Table.from_batches(self._pending, schema=self.schema)
+            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+            self._pending, self._pending_rows = [], 0
 
     @property
     def bbox(self) -> list[float] | None:
@@ -79,11 +93,13 @@ class PointWriter:
 
     def close(self) -> None:
         if self._writer is not None:
+            self._flush()
             self._writer.add_key_value_metadata({**self.metadata, "geo": json.dumps(geo_metadata(self.bbox))})
             self._writer.close()
             self._writer = None  # type: ignore[assignment]
 
     def abort(self) -> None:
+        self._pending = []
         if self._writer is not None:
             self._writer.close()
             self._writer = None  # type: ignore[assignment]

@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry import shape
 
 from adapters.errors import BadProductError
+from adapters.ngu.geoparquet import PointWriter
 from adapters.ngu.grid import MedianGrid, utm_epsg
 from adapters.ngu.simdata import FileSpec, acquisition_dates, gzip_bytes
 from adapters.ngu.translate import translate_file
@@ -99,9 +100,7 @@ def test_the_geoparquet_opens_with_pyarrow_and_geopandas_and_round_trips_the_tim
     assert parquet is not None
     csv = _csv(path)
 
-    meta = pq.read_metadata(parquet)
-    assert meta.num_rows == 2500
-    assert meta.num_row_groups > 1  # written batch by batch
+    assert pq.read_metadata(parquet).num_rows == 2500
     table = pq.read_table(parquet)
     geo = json.loads(table.schema.metadata[b"geo"])
     lon, lat = csv["longitude"].to_numpy(), csv["latitude"].to_numpy()
@@ -165,6 +164,22 @@ def test_a_file_without_required_columns_names_what_is_missing(tmp_path: Path) -
         translate_file(path, path.name, tmp_path / "work")
 
 
+def test_the_point_writer_writes_batches_as_they_come_and_the_bbox_of_all_of_them(tmp_path: Path) -> None:
+    schema = pa.schema([("v", pa.float32())])
+    with PointWriter(tmp_path / "p.parquet", schema, metadata={"ngu:dates": "[]"}, row_group_rows=3) as writer:
+        writer.write(np.array([10.0, 11.0]), np.array([60.0, 61.0]), [pa.array([1.0, 2.0], pa.float32())])
+        writer.write(np.array([9.5, 10.5]), np.array([60.5, 62.0]), [pa.array([3.0, 4.0], pa.float32())])
+        writer.write(np.array([12.0]), np.array([59.0]), [pa.array([5.0], pa.float32())])
+    meta = pq.read_metadata(tmp_path / "p.parquet")
+    assert (meta.num_rows, meta.num_row_groups) == (5, 2)  # 2 + 2 rows, then the last one at close
+    geo = json.loads(meta.metadata[b"geo"])
+    assert geo["columns"]["geometry"]["bbox"] == [9.5, 59.0, 12.0, 62.0]
+    frame = geopandas.read_parquet(tmp_path / "p.parquet")
+    assert frame["v"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [(p.x, p.y) for p in frame.geometry] == [(10.0, 60.0), (11.0, 61.0), (9.5, 60.5), (10.5, 62.0),
+                                                    (12.0, 59.0)]
+
+
 def test_cells_hold_the_median_of_their_points() -> None:
     lon0, lat0 = 20.0, 69.0
     grid = MedianGrid(lon0, lat0, 100.0, ("v",))
@@ -177,10 +192,10 @@ def test_cells_hold_the_median_of_their_points() -> None:
     xs = np.array([x0, x0 + 20, x0 + 40, x0 + 210, x0 + 230, x0 + 250, x0 + 270, x0 + 10])
     ys = np.array([y0, y0 + 5, y0 + 9, y0, y0, y0, y0, y0 + 300])
     lon, lat = to_lonlat.transform(xs, ys)
-    grid.add(np.asarray(lon), np.asarray(lat), {"v": np.array([1, 5, 2, 1, 2, 3, 10, -7], dtype=np.float32)})
+    grid.add(np.asarray(lon), np.asarray(lat), {"v": np.array([1, 5, 2, -1, -10, 3, 2, -7], dtype=np.float32)})
     extent = grid.grid()
     assert (extent.width, extent.height, extent.epsg) == (3, 4, 32634)
     medians = grid.medians("v", extent)
-    assert medians[3].tolist()[0] == 2.0 and medians[3].tolist()[2] == 2.5
+    assert medians[3].tolist()[0] == 2.0 and medians[3].tolist()[2] == 0.5  # sorted -10, -1, 2, 3
     assert medians[0][0] == -7.0
     assert int(np.isfinite(medians).sum()) == 3
