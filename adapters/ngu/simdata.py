@@ -1,4 +1,4 @@
-"""Simulated NGU result files: gzipped CSVs with the real layouts, made column-wise with numpy and pyarrow.
+"""Simulated NGU result files: gzipped CSVs with the real layouts, made column-wise with numpy.
 
 Two release styles (``PROVIDERS.md``): ``"2020"`` (the ``v20a`` datasets: ``pid, track, mode, burst, line,
 pixel, latitude, longitude, height, height_wgs84, mean_velocity, rmse, temporal_coherence,
@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from adapters.ngu.names import BBox
 
@@ -72,7 +70,14 @@ def _rng(spec: FileSpec) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
 
 
-def columns(spec: FileSpec, start: int = 0, count: int | None = None) -> tuple[list[str], list[pa.Array]]:
+#: printf formats of the columns (the rest, and the dates, are "%.2f")
+FORMATS = {"pid": "%d", "track": "%d", "mode": "%d", "burst": "%d", "line": "%d", "pixel": "%d",
+           "latitude": "%.6f", "longitude": "%.6f", "temporal_coherence": "%.3f", "amplitude_quality": "%.3f",
+           "amplitude_dispersion": "%.3f", "acceleration": "%.3f", "los_east": "%.4f", "los_north": "%.4f",
+           "los_up": "%.4f", "track_angle": "%.1f"}
+
+
+def columns(spec: FileSpec, start: int = 0, count: int | None = None) -> tuple[list[str], list[np.ndarray]]:
     """Header names (duplicates included) and column arrays of rows ``start``..``start+count`` of ``spec``."""
     count = spec.points - start if count is None else count
     rng = _rng(FileSpec(**{**spec.__dict__, "seed": spec.seed + start}))
@@ -91,7 +96,7 @@ def columns(spec: FileSpec, start: int = 0, count: int | None = None) -> tuple[l
     incidence = 30.0 + 15.0 * (lon - west) / max(east - west, 1e-9)
     los_up = np.cos(np.radians(incidence))
     values: dict[str, np.ndarray] = {
-        "pid": np.char.add("P", (np.arange(start, start + count) + spec.burst * 10_000_000).astype(str)),
+        "pid": np.arange(start, start + count) + spec.burst * 10_000_000,
         "track": np.full(count, spec.track), "mode": np.full(count, spec.mode), "burst": np.full(count, spec.burst),
         "line": rng.integers(0, 1500, count), "pixel": rng.integers(0, 25000, count),
         "latitude": np.round(lat, 6), "longitude": np.round(lon, 6),
@@ -112,18 +117,15 @@ def columns(spec: FileSpec, start: int = 0, count: int | None = None) -> tuple[l
         "los_up": np.round(los_up, 4),
     }
     names = list(STYLES[spec.style])
-    arrays: list[pa.Array] = []
+    arrays: list[np.ndarray] = []
     second: dict[str, np.ndarray] = {"pixel": rng.integers(0, 25000, count), "line": rng.integers(0, 1500, count)}
     seen: set[str] = set()
     for name in names:
-        if name in seen:
-            arrays.append(pa.array(second[name]))
-        else:
-            arrays.append(pa.array(values[name]))
+        arrays.append(second[name] if name in seen else values[name])
         seen.add(name)
     for i, day in enumerate(acquisition_dates(spec.dates)):
         names.append(day.strftime("%Y%m%d"))
-        arrays.append(pa.array(np.round(series[:, i], 2)))
+        arrays.append(series[:, i])
     return names, arrays
 
 
@@ -138,10 +140,9 @@ def write_csv(spec: FileSpec, out: BinaryIO, *, chunk: int = 50_000) -> None:
         if header_names is None:
             header_names = names
             out.write((", ".join(names) + "\n").encode())
-        table = pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
-        out.write(sink.getvalue().to_pybytes())
+        # numpy formats the rows (no pyarrow: the simulator runs in the demo's main process)
+        np.savetxt(out, np.column_stack(arrays).astype(np.float64), fmt=[FORMATS.get(n, "%.2f") for n in names],
+                   delimiter=",")
     if spec.malformed:
         _write_malformed(spec, out, header_names or list(STYLES[spec.style]))
 
