@@ -9,6 +9,10 @@ For each source of a `Config`::
     build_item(draft)         COGs + item, in the executor
     store.add(item)           in this (main) thread, the only one that writes the catalog and the DB
 
+A job found expired (when polled, or when its files answer 404/410 to the downloads) is handed back to
+its adapter once per run (`Adapter.renew`): a provider that can run it again (an NGU query) does, and the
+job is polled again; otherwise it is reported as expired.
+
 Every step records its result in the state DB, so a re-run does only what is left: harvested jobs are
 not polled, completed files are not downloaded again, unchanged items are not rewritten. A failure is
 recorded against its job (and file or item), reported in the `Summary`, and the rest goes on. That holds
