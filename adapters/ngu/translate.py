@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from shapely.geometry import mapping
 
@@ -207,7 +208,7 @@ def _stream_with(source: Any, stats: CsvStats, layout: Layout, parquet: Path, ou
             for i, column in enumerate(layout.date_columns):
                 series[:, i] = _floats(batch.column(column))
             displacement = pa.FixedSizeListArray.from_arrays(pa.array(series.ravel()), n_dates)
-            columns = [batch.column(a) for a in attributes] + [displacement]
+            columns = [_trimmed(batch.column(a)) for a in attributes] + [displacement]
             if writer is None:
                 fields = [batch.schema.field(a) for a in attributes]
                 fields.append(pa.field(DISPLACEMENT, displacement.type, metadata={
@@ -247,6 +248,13 @@ def _stream_with(source: Any, stats: CsvStats, layout: Layout, parquet: Path, ou
 def _polygonal(hull: Any) -> Any:
     """The hull as an item geometry: one or two points are a point or a line; keep them (valid GeoJSON)."""
     return shapely.set_precision(hull, 1e-7)
+
+
+def _trimmed(array: pa.Array) -> pa.Array:
+    """Text values without the spaces that follow the commas of the files (numbers are parsed past them)."""
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        return pc.utf8_trim_whitespace(array)
+    return array
 
 
 def _floats(array: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -199,3 +199,21 @@ def test_cells_hold_the_median_of_their_points() -> None:
     assert medians[3].tolist()[0] == 2.0 and medians[3].tolist()[2] == 0.5  # sorted -10, -1, 2, 3
     assert medians[0][0] == -7.0
     assert int(np.isfinite(medians).sum()) == 3
+
+
+def test_unknown_columns_are_kept_with_the_type_the_reader_infers(tmp_path: Path) -> None:
+    header = " pid, latitude, longitude, mean_velocity, flag_class, note, 20200101, 20200113\n"
+    rows = "".join(f"{i}, {69.33 + i * 1e-4:.6f}, {20.16 + i * 1e-4:.6f}, {-1.5 * i:.2f}, {i % 3}, n{i}, 0.0, "
+                   f"{0.5 * i:.2f}\n" for i in range(40))
+    path = tmp_path / "160-IW2-414-in-asc1-v20a.csv.gz"
+    path.write_bytes(gzip.compress((header + rows).encode()))
+    draft = translate_file(path, path.name, tmp_path / "work")
+    table = pq.read_table(draft.assets["data"].path)
+    assert table.column_names == ["geometry", "pid", "latitude", "longitude", "mean_velocity", "flag_class", "note",
+                                  "displacement"]
+    assert table["flag_class"].type == pa.int64() and table["flag_class"].to_pylist() == [i % 3 for i in range(40)]
+    assert table["note"].to_pylist()[:2] == ["n0", "n1"]
+    assert table["displacement"].to_pylist()[3] == [0.0, 1.5]
+    columns = {c["name"]: c for c in draft.assets["data"].fields["table:columns"]}
+    assert columns["flag_class"] == {"name": "flag_class", "type": "int64"}
+    assert draft.properties["ngu:dates"] == ["2020-01-01", "2020-01-13"]
