@@ -168,6 +168,12 @@ class Adapter:
     def outputs(self, job: JobRef, status: JobStatus) -> list[RemoteFile]:
         raise NotImplementedError
 
+    def renew(self, job: JobRef, status: JobStatus | None) -> bool:
+        """The job's results expired (or vanished) before they were all downloaded: start the same work
+        again at the provider, under the same job, whose next polls follow the new run. True when it did.
+        The engine asks at most once per job and run; by default results cannot be renewed."""
+        return False
+
     @staticmethod
     def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
                   workdir: Path, assets: AssetsMode, settings: Any) -> list[ItemDraft]:

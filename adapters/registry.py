@@ -16,6 +16,7 @@ from catalogs.errors import HarvestError
 BUILTIN: dict[str, str] = {
     "hyp3": "adapters.hyp3.adapter:Hyp3Adapter",
     "appeears": "adapters.appeears.adapter:AppeearsAdapter",
+    "ngu": "adapters.ngu.adapter:NguAdapter",
 }
 _extra: dict[str, type[Adapter] | str] = {}
 

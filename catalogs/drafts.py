@@ -64,6 +64,8 @@ class ItemDraft:
     links: list[dict[str, Any]] = field(default_factory=list)
     footprint_asset: str | None = None
     thumbnail: bool = True
+    #: what a user should know about the item that is not a failure (rows of a CSV skipped as malformed)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from catalogs.drafts import RasterKind
 from catalogs.fsio import atomic_write_bytes
 from catalogs.rasters import open_raster
 
-__all__ = ["CATEGORY_LIMIT", "THUMBNAIL_SIZE", "thumbnail_shape", "write_thumbnail"]
+__all__ = ["CATEGORY_LIMIT", "THUMBNAIL_SIZE", "thumbnail_shape", "write_diverging_thumbnail", "write_thumbnail"]
 
 THUMBNAIL_SIZE = 600
 #: an integer band with at most this many distinct values (in the thumbnail) is drawn as classes
@@ -64,6 +64,19 @@ def write_thumbnail(src: Path, dst: Path, *, kind: RasterKind = "auto", max_size
     with open_raster(src) as dataset:
         bands = _render(dataset, kind, max_size)
     atomic_write_bytes(dst, _png_bytes(bands))
+    return dst
+
+
+def write_diverging_thumbnail(src: Path, dst: Path, *, limit: float | None = None,
+                              max_size: int = THUMBNAIL_SIZE) -> Path:
+    """Write a PNG thumbnail of the first band of ``src`` in a diverging colour map centred on zero (RGBA):
+    red for negative values, white at zero, blue for positive ones, saturated at ``-limit`` and ``limit``
+    (default: the 98th percentile of the absolute valid values). For signed quantities such as velocities."""
+    src, dst = Path(src), Path(dst)
+    with open_raster(src) as dataset:
+        out_shape = thumbnail_shape(dataset.height, dataset.width, max_size)
+        values, valid = _read(dataset, [1], out_shape, Resampling.average)
+    atomic_write_bytes(dst, _png_bytes(_diverging(values[0], valid, limit)))
     return dst
 
 
@@ -155,6 +168,29 @@ def _stretch(band: np.ndarray, valid: np.ndarray, limits: tuple[float, float] | 
         scaled = 1.0 + (np.clip(values, low, high) - low) * (254.0 / (high - low))
         out[valid] = np.rint(np.nan_to_num(np.clip(scaled, 1.0, 255.0), nan=1.0)).astype(np.uint8)
     return out
+
+
+#: ColorBrewer RdBu (11 classes), from the most negative to the most positive value
+_DIVERGING = np.array([(103, 0, 31), (178, 24, 43), (214, 96, 77), (244, 165, 130), (253, 219, 199),
+                       (247, 247, 247), (209, 229, 240), (146, 197, 222), (67, 147, 195), (33, 102, 172),
+                       (5, 48, 97)], dtype=np.float64)
+
+
+def _diverging(band: np.ndarray, valid: np.ndarray, limit: float | None) -> np.ndarray:
+    rgba = np.zeros((4, *band.shape), dtype=np.uint8)
+    if not valid.any():
+        return rgba
+    values = band[valid].astype(np.float64)
+    if limit is None:
+        limit = float(np.percentile(np.abs(values), 98.0))
+    if not (math.isfinite(limit) and limit > 0):
+        limit = 1.0
+    position = (np.clip(values / limit, -1.0, 1.0) + 1.0) * (len(_DIVERGING) - 1) / 2.0
+    stops = np.arange(len(_DIVERGING))
+    for channel in range(3):
+        rgba[channel][valid] = np.rint(np.interp(position, stops, _DIVERGING[:, channel])).astype(np.uint8)
+    rgba[3][valid] = 255
+    return rgba
 
 
 def _gray(band: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="run a provider simulator on loopback, for trying things by hand",
                               description="Serve a provider's simulator on a loopback port until interrupted.")
-    simulate.add_argument("provider", choices=("hyp3", "appeears"), help="which simulator")
+    simulate.add_argument("provider", choices=("hyp3", "appeears", "ngu"), help="which simulator")
     simulate.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated products (default 0)")
     simulate.set_defaults(handler=_simulate)
@@ -191,6 +191,8 @@ def _harvest(config: object, args: argparse.Namespace) -> int:
           f"{summary.items_untouched} unchanged")
     for failure in summary.earlier:  # listed, but not failures of this run: they leave the exit code alone
         print(f"earlier: {failure}")
+    for warning in summary.warnings:  # harvested, with a caveat: the exit code stays 0
+        print(f"warning: {warning}")
     if summary.failures:
         print(f"{len(summary.failures)} failure(s):")
         for failure in summary.failures:
@@ -296,6 +298,8 @@ def _demo(args: argparse.Namespace) -> int:
           f"items: {summary.items_written} written, {summary.items_untouched} unchanged")
     for failure in summary.earlier:
         print(f"  earlier: {failure}")
+    for warning in summary.warnings:
+        print(f"  warning: {warning}")
     for failure in summary.failures:
         print(f"  failure: {failure}")
     print(result.report.format().rstrip())
@@ -306,6 +310,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     if args.provider == "appeears":
         return _simulate_appeears(args)
+    if args.provider == "ngu":
+        return _simulate_ngu(args)
     from adapters.hyp3.simulator import serve
 
     with serve(args.port, seed=args.seed) as served:
@@ -318,10 +324,7 @@ def _simulate(args: argparse.Namespace) -> int:
               flush=True)
         print(f"  faults: POST {served.url}/_simkit/faults; job names starting with sim-fail, sim-expired, "
               "sim-zip-traversal, sim-zip-truncated, sim-zip-bomb, sim-never", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        _wait_for_ctrl_c()
     return EXIT_OK
 
 
@@ -337,11 +340,29 @@ def _simulate_appeears(args: argparse.Namespace) -> int:
               flush=True)
         print(f"  faults: POST {served.server.url}/_simkit/faults; task names starting with {', '.join(FAULTS)}",
               flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        _wait_for_ctrl_c()
     return EXIT_OK
+
+
+def _simulate_ngu(args: argparse.Namespace) -> int:
+    from adapters.ngu.simulator import serve
+
+    with serve(args.port, seed=args.seed) as served:
+        print(f"NGU InSAR simulator at {served.url} (Ctrl-C to stop)", flush=True)
+        print(f"  export NGU_API_URL={served.url}", flush=True)
+        print(f"  try: curl -X POST '{served.url}/in-asc1-v20a/query?bbox=20.1404,69.3438,20.1827,69.3293'", flush=True)
+        print(f"  faults: POST {served.url}/_simkit/faults; results expire {served.sim.lifetime:g} s after a query "
+              "completes", flush=True)
+        _wait_for_ctrl_c()
+    return EXIT_OK
+
+
+def _wait_for_ctrl_c() -> None:
+    """Block until the user presses Ctrl-C (a simulator serves on its own threads meanwhile)."""
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 `run_demo` starts each provider's simulator on a free loopback port, describes one source per provider
 (for HyP3: a job list with every job type, from the examples of the HyP3 API page; for AppEEARS: an area
-task in geographic projection and a point task, built from flags), runs
+task in geographic projection and a point task, built from flags; for NGU: the API page's example box in one
+dataset, which spans two swaths, and a query of a second dataset in the newer release layout), runs
 `harvester.pipeline.run` on that config and validates the catalog offline. The simulators are
 deterministic (job ids and products derive from a seed and the request), so a second demo into the same
 folder submits, downloads, converts and rewrites nothing.
@@ -21,10 +22,11 @@ from pathlib import Path
 from adapters.appeears.simulator import PREFIX as APPEEARS_PREFIX, AppeearsSimulator
 from adapters.hyp3.jobs import API_EXAMPLES
 from adapters.hyp3.simulator import Hyp3Simulator
+from adapters.ngu.simulator import NguSimulator
 from adapters.simkit import LoopbackServer
 from catalogs.validate import ValidationReport, validate_catalog
 from harvester import pipeline
-from harvester.config import CatalogConfig, Config, RunOptions, parse_source
+from harvester.config import CatalogConfig, Config, RunOptions, SourceConfig, parse_source
 from harvester.pipeline import Summary
 from harvester.progress import NullProgress, Progress
 
@@ -39,6 +41,11 @@ APPEEARS_SOURCES = (
      "layers": "MOD13Q1.061,_250m_16_days_NDVI", "coordinates": "oslo,city,59.91,10.75;bergen,coast,60.39,5.32"},
 )
 
+#: the NGU API page's example box (corners as it gives them, upside down): swaths IW1 and IW2 of its dataset
+NGU_DEMO_BBOX = [20.1404, 69.3438, 20.1827, 69.3293]
+#: a box inside one swath of a descending dataset, served in the newer release layout
+NGU_DEMO_BBOX_2 = [20.155, 69.335, 20.19, 69.35]
+NGU_DEMO_DATASETS = ("in-asc1-v20a", "in-dsc1-v20a")
 
 @dataclass
 class DemoResult:
@@ -59,21 +66,37 @@ def run_demo(out: Path, *, progress: Progress | None = None, run: RunOptions | N
         stack.enter_context(_environment(EARTHDATA_TOKEN=simulator.token))
         hyp3 = parse_source({"provider": "hyp3", "name": "demo-hyp3", "url": server.url, "jobs": API_EXAMPLES},
                             "demo", base_dir=out, env={}, origin="demo")
-        appeears_sim = AppeearsSimulator(seed=DEMO_SEED)
-        appeears_server = stack.enter_context(LoopbackServer(appeears_sim))
-        appeears_sim.url = appeears_server.url
-        user, password = next(iter(appeears_sim.users.items()))
-        stack.enter_context(_environment(EARTHDATA_USERNAME=user, EARTHDATA_PASSWORD=password,
-                                         APPEEARS_CACHE_DIR=str(out / ".harvest" / "appeears-products")))
-        appeears = [parse_source({"provider": "appeears", "url": appeears_server.url + APPEEARS_PREFIX, **source},
-                                 "demo", base_dir=out, env={}, origin="demo") for source in APPEEARS_SOURCES]
+        sources = [hyp3, *_appeears_sources(stack, out), *_ngu_sources(stack, out)]
         config = Config(CatalogConfig(out, title="stac-harvester demo",
                                       description="Products of the built-in provider simulators, harvested by "
-                                                  "stac-harvester"), options, [hyp3, *appeears])
+                                                  "stac-harvester"), options, sources)
         summary = pipeline.run(config, progress=progress or NullProgress())
     report = validate_catalog(out)
     log.info("demo catalog at %s: %d objects, %s", out, len(report.objects), "valid" if report.ok else "INVALID")
     return DemoResult(out, _item_counts(report, out), report, summary)
+
+
+def _appeears_sources(stack: ExitStack, out: Path) -> list[SourceConfig]:
+    """The AppEEARS simulator on loopback, its Earthdata login in the environment, and the demo's two tasks."""
+    simulator = AppeearsSimulator(seed=DEMO_SEED)
+    server = stack.enter_context(LoopbackServer(simulator))
+    simulator.url = server.url
+    user, password = next(iter(simulator.users.items()))
+    stack.enter_context(_environment(EARTHDATA_USERNAME=user, EARTHDATA_PASSWORD=password,
+                                     APPEEARS_CACHE_DIR=str(out / ".harvest" / "appeears-products")))
+    return [parse_source({"provider": "appeears", "url": server.url + APPEEARS_PREFIX, **source},
+                         "demo", base_dir=out, env={}, origin="demo") for source in APPEEARS_SOURCES]
+
+
+def _ngu_sources(stack: ExitStack, out: Path) -> list[SourceConfig]:
+    """The NGU simulator on loopback and the demo's two NGU sources (three result files)."""
+    simulator = NguSimulator(seed=DEMO_SEED, dates=36, styles={NGU_DEMO_DATASETS[1]: "2023"})
+    server = stack.enter_context(LoopbackServer(simulator))
+    sources = [{"provider": "ngu", "name": "demo-ngu", "url": server.url, "dataset": NGU_DEMO_DATASETS[0],
+                "bbox": NGU_DEMO_BBOX},
+               {"provider": "ngu", "name": "demo-ngu-2023", "url": server.url, "dataset": NGU_DEMO_DATASETS[1],
+                "bbox": NGU_DEMO_BBOX_2}]
+    return [parse_source(raw, "demo", base_dir=out, env={}, origin="demo") for raw in sources]
 
 
 def _item_counts(report: ValidationReport, root: Path) -> dict[str, int]:

@@ -9,6 +9,10 @@ For each source of a `Config`::
     build_item(draft)         COGs + item, in the executor
     store.add(item)           in this (main) thread, the only one that writes the catalog and the DB
 
+A job found expired (when polled, or when its files answer 404/410 to the downloads) is handed back to
+its adapter once per run (`Adapter.renew`): a provider that can run it again (an NGU query) does, and the
+job is polled again; otherwise it is reported as expired.
+
 Every step records its result in the state DB, so a re-run does only what is left: harvested jobs are
 not polled, completed files are not downloaded again, unchanged items are not rewritten. A failure is
 recorded against its job (and file or item), reported in the `Summary`, and the rest goes on. That holds
@@ -37,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from adapters.base import Adapter, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
-from adapters.errors import ExpiredError
+from adapters.errors import ExpiredError, NotFoundError
 from adapters.http import make_client, transport_error
 from adapters.redact import redact_text
 from catalogs.drafts import ItemDraft
@@ -94,6 +98,8 @@ class Summary:
     #: jobs that failed at the provider or expired in earlier runs, with the reason recorded then: not
     #: retried (there is nothing to retry), not failures of this run
     earlier: list[Failure] = field(default_factory=list)
+    #: items harvested with a caveat their translation reported (`ItemDraft.warnings`): not failures
+    warnings: list[Failure] = field(default_factory=list)
     #: seconds spent per stage: "download" (summed over the download threads), "translate", "convert"
     #: (COG conversion) and "build" (item building), summed over the workers; "write" (catalog and index,
     #: in the main thread); "total" (the run's wall time)
@@ -134,6 +140,9 @@ class _Job:
     drafts_left: int = 0
     items: list[tuple[str, str]] = field(default_factory=list)  # (collection, item id) added
     errors: list[str] = field(default_factory=list)
+    #: downloads that found their file gone (404/410): reported only if the job cannot be renewed
+    gone: list[Failure] = field(default_factory=list)
+    renewed: bool = False  # the adapter was asked to start it again (at most once per run)
 
 
 def run(config: Config, *, client: httpx.Client | None = None, executor: cf.Executor | None = None,
@@ -168,6 +177,8 @@ class _Harvest:
         self._downloader: Downloader | None = None
         self._download_pool: cf.ThreadPoolExecutor | None = None
         self.futures: dict[cf.Future[Any], tuple[str, _Job, Any]] = {}
+        #: jobs whose provider started them again (`Adapter.renew`): back to polling
+        self._rewait: list[_Job] = []
         #: futures as they complete (each puts itself here), and None when the work pool has news: so that
         #: waiting costs the same however many futures are out (cf.wait over all of them grew with each)
         self._ready: queue.SimpleQueue[cf.Future[Any] | None] = queue.SimpleQueue()
@@ -317,7 +328,11 @@ class _Harvest:
         interval = opts.poll_interval
         next_poll = 0.0
         self.progress.start("poll", len(waiting), f"{source.name}: waiting for jobs")
-        while waiting or self.futures:
+        while waiting or self.futures or self._rewait:
+            if self._rewait:
+                waiting.update((job.ref.id, job) for job in self._rewait)
+                self._rewait.clear()
+                next_poll = 0.0
             if waiting and time.monotonic() >= next_poll:
                 for job_id in list(waiting):
                     job = waiting[job_id]
@@ -357,6 +372,8 @@ class _Harvest:
             self.summary.fail(Failure(name, _failed_text(status.message), job=job.ref.id))
         elif status.state is JobState.EXPIRED or (status.expires is not None
                                                    and status.expires <= datetime.now(timezone.utc)):
+            if self._renew(job, status):
+                return False
             self._expired(job, status.message)
         else:
             job.status = status
@@ -366,6 +383,27 @@ class _Harvest:
         self.state.set_stage(job.source.name, job.ref.id, "error", str(exc))
         self.summary.fail(Failure(job.source.name, f"polling failed: {exc}", job=job.ref.id))
         return True
+
+    def _renew(self, job: _Job, status: JobStatus | None) -> bool:
+        """Ask the adapter to start an expired job again (once per job and run); True when it did."""
+        if job.renewed:
+            return False
+        job.renewed = True
+        try:
+            renewed = job.adapter.renew(job.ref, status)
+        except (HarvestError, httpx.TransportError) as exc:
+            log.warning("source %s: job %s expired and could not be started again: %s", job.source.name,
+                        job.ref.id, redact_text(str(exc)))
+            return False
+        if renewed:
+            self.state.set_stage(job.source.name, job.ref.id, "waiting")
+            log.info("source %s: job %s expired; started again at the provider", job.source.name, job.ref.id)
+        return renewed
+
+    def _again(self, job: _Job) -> None:
+        """Poll a renewed job again, from the start (files already downloaded are kept)."""
+        job.status, job.outputs, job.files, job.errors, job.gone = None, [], {}, [], []
+        self._rewait.append(job)
 
     def _expired(self, job: _Job, message: str | None) -> None:
         self.state.set_stage(job.source.name, job.ref.id, "expired", message)
@@ -444,7 +482,11 @@ class _Harvest:
         if error is not None or result is None:
             self.state.file_failed(name, job_id, remote.name, str(error))
             job.errors.append(f"{remote.name}: {error}")
-            self.summary.fail(Failure(name, str(error), job=job_id, file=remote.name))
+            failure = Failure(name, str(error), job=job_id, file=remote.name)
+            if result is not None and isinstance(result.error, (NotFoundError, ExpiredError)) and not job.renewed:
+                job.gone.append(failure)  # the results may have expired: the job may be renewed
+            else:
+                self.summary.fail(failure)
         elif result.path is None:  # an optional file that is not there
             self.state.file_done(name, job_id, remote.name, None, 0, None, status="missing")
         else:
@@ -455,6 +497,11 @@ class _Harvest:
                 self.summary.bytes_downloaded += result.bytes_transferred
         job.downloads_left -= 1
         if job.downloads_left == 0:
+            if job.gone and len(job.gone) == len(job.errors) and self._renew(job, job.status):
+                self._again(job)
+                return
+            for failure in job.gone:
+                self.summary.fail(failure)
             if job.errors:
                 self._job_error(job, "; ".join(job.errors), report=False)
             else:
@@ -477,6 +524,10 @@ class _Harvest:
         if not drafts:
             self._job_done(job)
             return
+        for draft in drafts:
+            for warning in draft.warnings:
+                self.summary.warnings.append(Failure(job.source.name, redact_text(warning), job=job.ref.id,
+                                                     item=draft.id))
         job.drafts_left = len(drafts)
         self.progress.start("items", len(drafts), "building items")
         for draft in drafts:

@@ -45,11 +45,11 @@ def test_demo_harvests_every_hyp3_job_type_into_a_valid_catalog(demo_catalog: Pa
     from adapters.hyp3.jobs import API_EXAMPLES
 
     catalog = pystac.Catalog.from_file(str(demo_catalog / "catalog.json"))
-    collections = {c.id: c for c in catalog.get_children()}
+    collections = {c.id: c for c in catalog.get_children() if c.id.startswith("hyp3-")}
     assert set(collections) == {"hyp3-rtc-gamma", "hyp3-insar-gamma", "hyp3-insar-isce-burst",
                                 "hyp3-insar-isce-multi-burst", "hyp3-autorift", "hyp3-aria-s1-gunw",
-                                "hyp3-opera-rtc-s1", "appeears-mod13q1-061"}
-    items = {i.id: i for i in catalog.get_items(recursive=True) if i.collection_id.startswith("hyp3-")}
+                                "hyp3-opera-rtc-s1"}
+    items = {i.id: i for i in catalog.get_items(recursive=True) if i.collection_id in collections}
     assert len(items) == len(API_EXAMPLES)
     for item in items.values():
         assert item.properties["hyp3:job_id"]
@@ -84,6 +84,18 @@ def test_demo_harvests_an_appeears_area_task_and_a_point_task(demo_catalog: Path
     assert collection.to_dict()["sci:doi"] == "10.5067/MODIS/MOD13Q1.061"
 
 
+def test_demo_harvests_two_swaths_of_one_ngu_dataset_and_a_query_of_another(demo_catalog: Path) -> None:
+    catalog = pystac.Catalog.from_file(str(demo_catalog / "catalog.json"))
+    items = {i.id: i for i in catalog.get_items(recursive=True) if i.collection_id.startswith("ngu-insar-")}
+    assert sorted(items) == ["160-IW1-414-in-asc1-v20a", "160-IW2-414-in-asc1-v20a", "37-IW2-414-in-dsc1-v20a"]
+    assert sorted(items["37-IW2-414-in-dsc1-v20a"].assets) == ["data", "source", "thumbnail", "velocity",
+                                                               "vertical_velocity"]  # the newer release layout
+    for item in items.values():
+        assert item.assets["velocity"].media_type == "image/tiff; application=geotiff; profile=cloud-optimized"
+        assert item.assets["data"].media_type == "application/vnd.apache.parquet"
+        assert item.properties["ngu:point_count"] == item.assets["data"].extra_fields["table:row_count"] > 0
+
+
 def test_demo_again_rewrites_nothing(demo_catalog: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in demo_catalog.rglob("*") if p.is_file() and ".harvest" not in p.parts}
     result = harvester("demo", "--out", str(demo_catalog))
@@ -98,8 +110,9 @@ def test_validate_valid_catalog_exits_0(demo_catalog: Path) -> None:
 
     result = harvester("validate", str(demo_catalog))
     assert result.returncode == 0, result.stdout
-    appeears_items = 5  # three composites, the area task and the point task
-    assert f"{1 + 8 + len(API_EXAMPLES) + appeears_items} object(s)" in result.stdout and "all valid" in result.stdout
+    appeears = 1 + 5  # its collection; three composites, the area task and the point task
+    ngu = 2 + 3  # collections and items of the NGU sources
+    assert f"{1 + 7 + len(API_EXAMPLES) + appeears + ngu} object(s)" in result.stdout and "all valid" in result.stdout
 
 
 def test_validate_broken_catalog_exits_1_and_names_the_object(demo_catalog: Path, tmp_path: Path) -> None:
@@ -145,10 +158,11 @@ def test_submit_and_fetch_help_list_the_providers(command: list[str]) -> None:
     result = harvester(*command)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[-5:] == [
+    assert lines[-6:] == [
         "providers:",
         "  appeears  NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and GeoParquet items.",
         "  hyp3      ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
+        "  ngu       NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
         "",
         f"'harvester {command[0]} PROVIDER --help' lists a provider's flags.",
     ]
@@ -218,7 +232,7 @@ def test_serve_a_file_or_a_missing_folder_exits_2(tmp_path: Path) -> None:
 
 
 #: what rasters need (GDAL, numpy, COG validation, netCDF): loaded by worker processes, not by these commands
-GDAL_STACK = ("rasterio", "rio_cogeo", "numpy", "osgeo", "h5py", "shapely", "pyproj")
+GDAL_STACK = ("rasterio", "rio_cogeo", "numpy", "osgeo", "h5py", "shapely", "pyproj", "pyarrow", "geoarrow")
 
 
 def loaded_by(args: list[str], modules: tuple[str, ...]) -> tuple[int, list[str]]:

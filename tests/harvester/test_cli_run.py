@@ -156,6 +156,7 @@ def test_submit_and_fetch_help_list_the_providers(fake_provider: None, capsys: p
         "  fakeprov    Harvests the fake EO service (tests only).",
         "  fakesearch  A search-type source: items of a (pretend) STAC API, assets left where they are.",
         "  hyp3        ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
+        "  ngu         NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
         "",
         f"'harvester {action} PROVIDER --help' lists a provider's flags.",
     ]
@@ -163,7 +164,7 @@ def test_submit_and_fetch_help_list_the_providers(fake_provider: None, capsys: p
 
 def test_submit_without_a_provider_names_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["submit"]) == 2
-    assert capsys.readouterr().err == ("error: harvester submit needs a provider (one of: appeears, hyp3); "
+    assert capsys.readouterr().err == ("error: harvester submit needs a provider (one of: appeears, hyp3, ngu); "
                                        "'harvester submit --help' says more\n")
 
 

@@ -1,0 +1,1 @@
+"""NGU InSAR Norway: ground-motion point queries (adapter, client, CSV translation, simulator)."""
