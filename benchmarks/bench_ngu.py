@@ -64,7 +64,7 @@ def child_floor(path: Path, work: Path) -> dict[str, float]:
     import pyarrow.parquet as pq
 
     from adapters.ngu.csvparse import BLOCK_SIZE
-    from adapters.ngu.geoparquet import ROW_GROUP_ROWS
+    from catalogs.geoparquet_points import ROW_GROUP_ROWS
 
     start = time.perf_counter()
     reader = pacsv.open_csv(pa.input_stream(str(path), compression="gzip", buffer_size=1 << 20),

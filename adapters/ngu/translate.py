@@ -1,7 +1,7 @@
 """NGU result files -> item drafts (pure; runs in a worker process).
 
 One item per result file (``<track>-<swath>-<burst>-<dataset>.csv.gz``), streamed in batches
-(`adapters.ngu.csvparse`): every batch goes to the GeoParquet (`adapters.ngu.geoparquet`) and its
+(`adapters.ngu.csvparse`): every batch goes to the GeoParquet (`catalogs.geoparquet_points`) and its
 positions and velocities to the median grid (`adapters.ngu.grid`), so that memory does not grow with the
 attributes or the dates of the file. Assets:
 
@@ -48,7 +48,7 @@ from adapters.ngu.csvparse import (
     is_gzip,
     read_layout,
 )
-from adapters.ngu.geoparquet import GEOMETRY, PointWriter
+from catalogs.geoparquet_points import GEOMETRY, GEOMETRY_COLUMN, PointWriter
 from adapters.ngu.grid import MedianGrid
 from adapters.ngu.names import ResultName, collection_id, parse_result_name
 from catalogs import stac
@@ -271,8 +271,7 @@ def _table_columns(schema: pa.Schema) -> list[dict[str, Any]]:
     columns = []
     for f in schema:
         if f.name == GEOMETRY:
-            columns.append({"name": f.name, "type": "point", "description": "point location (GeoArrow point, "
-                            "OGC:CRS84 longitude/latitude)"})
+            columns.append(dict(GEOMETRY_COLUMN))
             continue
         if f.name == DISPLACEMENT:
             columns.append({"name": f.name, "type": f"list<{f.type.value_type}>", "unit": "mm",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pystac
+import geopandas
 import pytest
 import rasterio
 
@@ -136,7 +137,12 @@ def test_a_point_task_becomes_one_item_with_a_geoparquet_table(appeears: Appeear
     assert json.loads(table.schema.metadata[b"geo"])["primary_column"] == "geometry"
     assert table.column("ID").to_pylist() == ["oslo"] * 3 + ["bergen"] * 3
     assert table.column("Category").to_pylist() == ["city"] * 3 + ["coast"] * 3
-    assert [c["name"] for c in data["table:columns"]][-1] == "geometry"
+    assert [c["name"] for c in data["table:columns"]] == ["geometry", *table.column_names[1:]]
+    assert data["table:columns"][0]["type"] == "point"
+    # the points in the order of the rows, as GeoParquet readers see them
+    frame = geopandas.read_parquet(Path(item.assets["data"].get_absolute_href()))
+    assert [(p.x, p.y) for p in frame.geometry][::3] == [(10.75, 59.91), (5.32, 60.39)]
+    assert frame.crs.to_string() == "OGC:CRS84"
     assert stac.TABLE in item.stac_extensions
 
 

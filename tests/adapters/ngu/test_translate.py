@@ -17,7 +17,7 @@ import shapely
 from shapely.geometry import shape
 
 from adapters.errors import BadProductError
-from adapters.ngu.geoparquet import PointWriter
+from catalogs.geoparquet_points import PointWriter
 from adapters.ngu.grid import MedianGrid, utm_epsg
 from adapters.ngu.simdata import FileSpec, acquisition_dates, gzip_bytes
 from adapters.ngu.translate import translate_file
