@@ -15,6 +15,9 @@ from catalogs.errors import HarvestError
 #: provider name -> "module:Class"; adapters are added here as they are written
 BUILTIN: dict[str, str] = {
     "hyp3": "adapters.hyp3.adapter:Hyp3Adapter",
+    "sentinelhub-catalog": "adapters.sentinelhub.adapter:SentinelHubCatalogAdapter",
+    "sentinelhub-async": "adapters.sentinelhub.adapter:SentinelHubAsyncAdapter",
+    "sentinelhub-process": "adapters.sentinelhub.adapter:SentinelHubProcessAdapter",
 }
 _extra: dict[str, type[Adapter] | str] = {}
 

@@ -398,13 +398,20 @@ class _Transfer:
         """One request for the rest of the file, streamed into the part. Raises `INTERRUPTIONS` when cut."""
         if self.total is not None and 0 < self.offset == self.total:
             return  # complete on disk: just verify
-        headers = {"Accept-Encoding": "identity"}
+        post = self.remote.post_json
+        if post is not None and self.offset:
+            self._truncate()  # the answer to a POST cannot be asked for from a byte on: start again
+        headers = {"Accept-Encoding": "identity", **dict(self.remote.headers)}
         if self.offset:
             headers["Range"] = f"bytes={self.offset}-"
             if self.etag:
                 headers["If-Range"] = self.etag
         try:
-            request = self.d.client.build_request("GET", self.remote.url, headers=headers)
+            if post is None:
+                request = self.d.client.build_request("GET", self.remote.url, headers=headers)
+            else:
+                request = self.d.client.build_request("POST", self.remote.url, content=post,
+                                                      headers={"Content-Type": "application/json", **headers})
             response = self.d.client.send(request, stream=True, auth=self._auth())
         except httpx.TransportError as exc:
             raise transport_error(exc, self.what) from exc

@@ -550,6 +550,13 @@ class _Harvest:
     def _search(self, source: SourceConfig, adapter: Adapter) -> None:
         from catalogs import store  # the batch the writer takes at once (read here: tests make it smaller)
 
+        row = self.state.source(source.name)
+        if (row is not None and row.submit_state == "searched" and row.submit_digest == source.digest
+                and not adapter.search_again(_when(row.updated))):
+            kept = sum(self.state.item_counts(source.name).values())
+            self.summary.items_kept += kept
+            log.info("source %s: searched at %s, not again yet (%d item(s) kept)", source.name, row.updated, kept)
+            return
         adapter.check()
         batch: list[pystac.Item] = []
         try:
@@ -566,6 +573,7 @@ class _Harvest:
         finally:  # a search that fails part way keeps what it found before
             if batch:
                 self._add_found(source, batch)
+        self.state.set_submit_state(source.name, "searched", source.digest)
 
     def _add_found(self, source: SourceConfig, items: list[pystac.Item]) -> None:
         start = time.perf_counter()
@@ -613,6 +621,14 @@ class InlineExecutor(cf.Executor):
         except BaseException as exc:  # delivered through the future, like a pool would
             future.set_exception(exc)
         return future
+
+
+def _when(recorded: str | None) -> datetime | None:
+    """A time the state database recorded (ISO 8601), aware."""
+    if not recorded:
+        return None
+    moment = datetime.fromisoformat(recorded)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _failed_text(message: str | None) -> str:

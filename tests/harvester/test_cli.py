@@ -127,9 +127,15 @@ def test_submit_and_fetch_help_list_the_providers(command: list[str]) -> None:
     result = harvester(*command)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[-4:] == [
+    assert lines[-7:] == [
         "providers:",
-        "  hyp3  ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
+        "  hyp3                 ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as "
+        "COG-backed items.",
+        "  sentinelhub-async    Sentinel Hub Async Process API: requests whose outputs land in S3, harvested into COG "
+        "items.",
+        "  sentinelhub-catalog  Sentinel Hub Catalog: STAC items found by a search (pystac-client), assets left remote.",
+        "  sentinelhub-process  Sentinel Hub Process API (synchronous, small areas): the TIFF or tar answer harvested "
+        "into COG items.",
         "",
         f"'harvester {command[0]} PROVIDER --help' lists a provider's flags.",
     ]

@@ -152,9 +152,15 @@ def test_submit_and_fetch_help_list_the_providers(fake_provider: None, capsys: p
     providers = out[out.index("providers:\n"):].splitlines()
     assert providers == [
         "providers:",
-        "  fakeprov    Harvests the fake EO service (tests only).",
-        "  fakesearch  A search-type source: items of a (pretend) STAC API, assets left where they are.",
-        "  hyp3        ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
+        "  fakeprov             Harvests the fake EO service (tests only).",
+        "  fakesearch           A search-type source: items of a (pretend) STAC API, assets left where they are.",
+        "  hyp3                 ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as "
+        "COG-backed items.",
+        "  sentinelhub-async    Sentinel Hub Async Process API: requests whose outputs land in S3, harvested into COG "
+        "items.",
+        "  sentinelhub-catalog  Sentinel Hub Catalog: STAC items found by a search (pystac-client), assets left remote.",
+        "  sentinelhub-process  Sentinel Hub Process API (synchronous, small areas): the TIFF or tar answer harvested "
+        "into COG items.",
         "",
         f"'harvester {action} PROVIDER --help' lists a provider's flags.",
     ]
@@ -162,7 +168,8 @@ def test_submit_and_fetch_help_list_the_providers(fake_provider: None, capsys: p
 
 def test_submit_without_a_provider_names_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["submit"]) == 2
-    assert capsys.readouterr().err == ("error: harvester submit needs a provider (one of: hyp3); "
+    assert capsys.readouterr().err == ("error: harvester submit needs a provider (one of: hyp3, sentinelhub-async, "
+                                       "sentinelhub-catalog, sentinelhub-process); "
                                        "'harvester submit --help' says more\n")
 
 
