@@ -220,6 +220,8 @@ def _one_source(args: argparse.Namespace) -> int:
     raw = {"provider": args.provider, "name": opts.name or args.provider, "assets": opts.assets}
     for name in _settings_fields(adapter):
         value = getattr(opts, name)
+        if value is None:
+            value = getattr(opts, f"{name}_given", None)
         if value is not None:
             raw[name] = value
     # a flag given on the command line wins over the environment variable that overrides its setting
@@ -246,6 +248,9 @@ def _source_parser(args: argparse.Namespace, adapter: type) -> argparse.Argument
         if f.metadata.get("env"):
             help_text += f" (env ${f.metadata['env']})"
         parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text.strip())
+        if f.metadata.get("positional"):  # also given without its flag: harvester submit PROVIDER FILE ...
+            parser.add_argument(f"{f.name}_given", nargs="?", default=None, metavar=f.name.upper(),
+                                help=f"same as {_flag(f.name)}")
     return parser
 
 

@@ -127,6 +127,35 @@ class _SentinelHub(Adapter):
         return self._catalog
 
 
+    def _scenes(self, request: Mapping[str, Any]) -> list[dict[str, str]]:
+        """The Catalog scenes of each input (same collection, bbox and time range), for derived_from links."""
+        from adapters.errors import ProviderError
+        from adapters.sentinelhub.catalog import search_dicts
+        from adapters.sentinelhub.query import SearchQuery
+        from adapters.sentinelhub.names import request_bbox_wgs84
+
+        bbox = request_bbox_wgs84(request)
+        found: list[dict[str, str]] = []
+        for data in (request.get("input") or {}).get("data") or []:
+            collection = input_collection(data)
+            time_range = (data.get("dataFilter") or {}).get("timeRange") or {}
+            if collection is None or bbox is None:
+                continue
+            interval = f"{time_range.get('from') or '..'}/{time_range.get('to') or '..'}"
+            try:
+                cloud = (data.get("dataFilter") or {}).get("maxCloudCoverage")
+                query = SearchQuery([collection], interval, bbox=list(bbox), max_items=MAX_SCENES,
+                                    fields=["id", "collection", "links"],
+                                    filter=None if cloud is None else f"eo:cloud_cover <= {float(cloud)}")
+                url = self.deployment.catalog_url.rstrip("/")
+                for item in search_dicts(self.catalog(), query):
+                    found.append({"collection": collection, "id": str(item["id"]),
+                                  "href": f"{url}/collections/{collection}/items/{item['id']}"})
+            except (ProviderError, ValueError) as exc:
+                log.warning("Sentinel Hub: the input scenes of %s could not be looked up: %s", collection, exc)
+        return found
+
+
 class SentinelHubCatalogAdapter(_SentinelHub):
     """Sentinel Hub Catalog: STAC items found by a search (pystac-client), assets left remote."""
 
@@ -309,34 +338,6 @@ class SentinelHubAsyncAdapter(_SentinelHub):
             self._s3[region] = make_s3_client(region)
         return self._s3[region]
 
-    def _scenes(self, request: Mapping[str, Any]) -> list[dict[str, str]]:
-        """The Catalog scenes of each input (same collection, bbox and time range), for derived_from links."""
-        from adapters.errors import ProviderError
-        from adapters.sentinelhub.catalog import search_dicts
-        from adapters.sentinelhub.query import SearchQuery
-        from adapters.sentinelhub.names import request_bbox_wgs84
-
-        bbox = request_bbox_wgs84(request)
-        found: list[dict[str, str]] = []
-        for data in (request.get("input") or {}).get("data") or []:
-            collection = input_collection(data)
-            time_range = (data.get("dataFilter") or {}).get("timeRange") or {}
-            if collection is None or bbox is None:
-                continue
-            interval = f"{time_range.get('from') or '..'}/{time_range.get('to') or '..'}"
-            try:
-                cloud = (data.get("dataFilter") or {}).get("maxCloudCoverage")
-                query = SearchQuery([collection], interval, bbox=list(bbox), max_items=MAX_SCENES,
-                                    fields=["id", "collection", "links"],
-                                    filter=None if cloud is None else f"eo:cloud_cover <= {float(cloud)}")
-                url = self.deployment.catalog_url.rstrip("/")
-                for item in search_dicts(self.catalog(), query):
-                    found.append({"collection": collection, "id": str(item["id"]),
-                                  "href": f"{url}/collections/{collection}/items/{item['id']}"})
-            except (ProviderError, ValueError) as exc:
-                log.warning("Sentinel Hub: the input scenes of %s could not be looked up: %s", collection, exc)
-        return found
-
     def outputs(self, job: JobRef, status: JobStatus) -> list[RemoteFile]:
         from adapters.s3 import presigned_url
 
@@ -417,7 +418,10 @@ class SentinelHubProcessAdapter(_SentinelHub):
         return self.submit()  # deterministic: an interrupted submission is found again
 
     def poll(self, job: JobRef) -> JobStatus:
-        return JobStatus(JobState.SUCCEEDED, finished=datetime.now(timezone.utc).replace(microsecond=0))
+        meta: dict[str, Any] = {}
+        if job.meta.get("request"):
+            meta["scenes"] = self._scenes(job.meta["request"])
+        return JobStatus(JobState.SUCCEEDED, finished=datetime.now(timezone.utc).replace(microsecond=0), meta=meta)
 
     def outputs(self, job: JobRef, status: JobStatus) -> list[RemoteFile]:
         request = next((r for r in self._requests() if sanitized_request(r) == job.meta.get("request")), None)

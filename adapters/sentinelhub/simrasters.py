@@ -96,7 +96,7 @@ def render_tiff(request: Mapping[str, Any], identifier: str, position: int, *, s
     import numpy as np
     import rasterio
     from rasterio.io import MemoryFile
-    from rasterio.transform import from_bounds
+    from affine import Affine
 
     specs = {spec.id: spec for spec in evalscript_outputs(str(request.get("evalscript") or ""))}
     spec = specs.get(identifier) or next(iter(specs.values()))
@@ -121,7 +121,7 @@ def render_tiff(request: Mapping[str, Any], identifier: str, position: int, *, s
         data[:, : max(1, height // 10), : max(1, width // 10)] = spec.nodata
     profile = {"driver": "GTiff", "width": width, "height": height, "count": spec.bands, "dtype": dtype,
                "crs": rasterio.crs.CRS.from_string("EPSG:4326" if crs == "OGC:CRS84" else crs),
-               "transform": from_bounds(*bbox, width, height), "compress": "deflate", "tiled": False,
+               "transform": Affine((bbox[2] - bbox[0]) / width, 0.0, bbox[0], 0.0, -(bbox[3] - bbox[1]) / height, bbox[3]), "compress": "deflate", "tiled": False,
                "blockysize": min(STRIP_ROWS, height), "interleave": "pixel",
                "ENDIANNESS": "BIG" if position % 2 else "LITTLE"}
     if spec.nodata is not None:

@@ -53,7 +53,8 @@ def translate_outputs(collection: str, job: JobRef, status: JobStatus, files: Ma
     if not any("data" in a.roles for a in assets.values()):
         raise BadProductError(f"Sentinel Hub request {job.id}: no TIFF among the outputs "
                               f"({', '.join(sorted(files)) or 'none'})")
-    props: dict[str, Any] = {"sentinelhub:request_id": job.id}
+    props: dict[str, Any] = {"sentinelhub:request_id": job.id,
+                             "processing:software": {"Sentinel Hub Process API": "v1"}}
     extensions = [stac.PROCESSING]
     start = end = None
     if isinstance(request, dict):
@@ -92,7 +93,6 @@ def _request_properties(request: Mapping[str, Any]) -> dict[str, Any]:
     script = request.get("evalscript")
     if isinstance(script, str) and script:
         props["processing:expression"] = {"format": "evalscript", "expression": script}
-    props["processing:software"] = {"Sentinel Hub Process API": "v1"}
     data = (request.get("input") or {}).get("data") or []
     types = [str(d.get("type")) for d in data if isinstance(d, dict) and d.get("type")]
     if types:
