@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="run a provider simulator on loopback, for trying things by hand",
                               description="Serve a provider's simulator on a loopback port until interrupted.")
-    simulate.add_argument("provider", choices=("hyp3",), help="which simulator")
+    simulate.add_argument("provider", choices=("hyp3", "sentinelhub"), help="which simulator")
     simulate.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated products (default 0)")
     simulate.set_defaults(handler=_simulate)
@@ -373,6 +373,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    if args.provider == "sentinelhub":
+        return _simulate_sentinelhub(args)
     from adapters.hyp3.simulator import serve
 
     with serve(args.port, seed=args.seed) as served:
@@ -385,6 +387,25 @@ def _simulate(args: argparse.Namespace) -> int:
               flush=True)
         print(f"  faults: POST {served.url}/_simkit/faults; job names starting with sim-fail, sim-expired, "
               "sim-zip-traversal, sim-zip-truncated, sim-zip-bomb, sim-never", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+def _simulate_sentinelhub(args: argparse.Namespace) -> int:
+    from adapters.s3sim import LoopbackS3
+    from adapters.sentinelhub.simulator import serve
+
+    with LoopbackS3() as s3, serve(args.port, seed=args.seed, s3=s3.client) as served:
+        print(f"Sentinel Hub simulator at {served.url}, its S3 deliveries at {s3.url} (Ctrl-C to stop)", flush=True)
+        exports = {**served.environment(), **s3.environment()}
+        print("  export " + " ".join(f"{key}={value}" for key, value in exports.items()), flush=True)
+        print(f"  Catalog: {served.sim.catalog_url}; collections "
+              f"{', '.join(served.sim.collections)}", flush=True)
+        print(f"  faults: POST {served.url}/_simkit/faults; an evalscript containing 'sim-fail' fails its request "
+              "(error.json)", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -548,8 +548,6 @@ class _Harvest:
         self._collections.add(collection_id)
 
     def _search(self, source: SourceConfig, adapter: Adapter) -> None:
-        from catalogs import store  # the batch the writer takes at once (read here: tests make it smaller)
-
         row = self.state.source(source.name)
         if (row is not None and row.submit_state == "searched" and row.submit_digest == source.digest
                 and not adapter.search_again(_when(row.updated))):
@@ -557,6 +555,8 @@ class _Harvest:
             self.summary.items_kept += kept
             log.info("source %s: searched at %s, not again yet (%d item(s) kept)", source.name, row.updated, kept)
             return
+        from catalogs import store  # the batch the writer takes at once (read here: tests make it smaller)
+
         adapter.check()
         batch: list[pystac.Item] = []
         try:

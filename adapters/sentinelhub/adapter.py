@@ -195,7 +195,7 @@ class SentinelHubCatalogAdapter(_SentinelHub):
 
 @dataclass
 class AsyncSettings(DeploymentSettings):
-    request: Path | None = field(default=None, metadata={
+    request: Path | list[dict[str, Any]] | dict[str, Any] | None = field(default=None, metadata={
         "help": "Process API request(s) to submit: a JSON file (one request, or a list of them)",
         "positional": True})
     request_ids: list[str] = field(default_factory=list, metadata={"help": "fetch these existing request ids"})

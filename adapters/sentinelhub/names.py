@@ -67,17 +67,22 @@ def sanitized_request(request: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def load_requests(path: Path, delivery: str | None, region: str | None) -> list[dict[str, Any]]:
-    """The Process API request(s) of a JSON file (one object, or a list), each given ``delivery`` (when set:
-    it replaces the file's S3 URL, the file's credentials stay) and checked to have one."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RequestRejectedError(f"{path}: no such request file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequestRejectedError(f"{path}: cannot read the request file ({exc})") from exc
-    except ValueError as exc:
-        raise RequestRejectedError(f"{path}: not JSON ({exc})") from None
+def load_requests(path: Path | list[dict[str, Any]] | dict[str, Any], delivery: str | None,
+                  region: str | None) -> list[dict[str, Any]]:
+    """The Process API request(s) of a JSON file (one object, or a list; or given inline), each given
+    ``delivery`` (when set: it replaces the file's S3 URL, the file's credentials stay) and checked to have one."""
+    if isinstance(path, (list, dict)):
+        raw: Any = path
+        path = Path("request")
+    else:
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RequestRejectedError(f"{path}: no such request file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RequestRejectedError(f"{path}: cannot read the request file ({exc})") from exc
+        except ValueError as exc:
+            raise RequestRejectedError(f"{path}: not JSON ({exc})") from None
     requests = raw if isinstance(raw, list) else [raw]
     out = []
     for i, request in enumerate(requests):

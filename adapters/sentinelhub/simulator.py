@@ -180,6 +180,10 @@ class SentinelHubSimulator:
     def catalog_url(self) -> str:
         return f"{self.url}{CATALOG_PATH}"
 
+    @property
+    def collections(self) -> list[str]:
+        return sorted(self._collection_sizes)
+
     def scenes(self, collection: str) -> list[Scene]:
         """The scenes of a collection, oldest first (made on first use)."""
         with self._lock:

@@ -48,8 +48,8 @@ def test_demo_harvests_every_hyp3_job_type_into_a_valid_catalog(demo_catalog: Pa
     collections = {c.id: c for c in catalog.get_children()}
     assert set(collections) == {"hyp3-rtc-gamma", "hyp3-insar-gamma", "hyp3-insar-isce-burst",
                                 "hyp3-insar-isce-multi-burst", "hyp3-autorift", "hyp3-aria-s1-gunw",
-                                "hyp3-opera-rtc-s1"}
-    items = {i.id: i for i in catalog.get_items(recursive=True)}
+                                "hyp3-opera-rtc-s1", "sentinel-2-l2a", "sentinelhub-async"}
+    items = {i.id: i for i in catalog.get_items(recursive=True) if i.collection_id.startswith("hyp3-")}
     assert len(items) == len(API_EXAMPLES)
     for item in items.values():
         assert item.properties["hyp3:job_id"]
@@ -67,6 +67,41 @@ def test_demo_harvests_every_hyp3_job_type_into_a_valid_catalog(demo_catalog: Pa
                 {"downloads", "work"} & set(p.parts)]
 
 
+def _demo_search_scenes() -> list[str]:
+    """The simulated scenes the demo's Catalog search asks for: the two tiles of 13-15 E, 45-46 N, December
+    2020, less than 30 % cloud."""
+    from adapters.sentinelhub.simcatalog import make_scenes
+    from adapters.sentinelhub.simulator import DEFAULT_START
+
+    return sorted(s.id for s in make_scenes("sentinel-2-l2a", 120, DEFAULT_START)
+                  if s.bbox[0] in (13.0, 14.0) and s.bbox[1] == 45.0 and s.datetime.month == 12
+                  and s.properties["eo:cloud_cover"] < 30)
+
+
+def test_demo_harvests_a_sentinelhub_search_and_an_async_request(demo_catalog: Path) -> None:
+    from harvester.demo import SENTINELHUB_REQUEST
+
+    catalog = pystac.Catalog.from_file(str(demo_catalog / "catalog.json"))
+    items = list(catalog.get_items(recursive=True))
+    found = sorted(i.id for i in items if i.collection_id == "sentinel-2-l2a")
+    expected = _demo_search_scenes()
+    assert expected and found == expected
+    for item in items:
+        if item.collection_id == "sentinel-2-l2a":
+            assert item.assets["data"].href.startswith("s3://")
+            assert item.get_single_link("via") is not None
+    (processed,) = [i for i in items if i.collection_id == "sentinelhub-async"]
+    assert processed.properties["processing:expression"] == {"format": "evalscript",
+                                                             "expression": SENTINELHUB_REQUEST["evalscript"]}
+    assert processed.properties["proj:code"] == "EPSG:32633"
+    assert sorted(processed.assets) == ["ndvi", "request", "thumbnail", "truecolor", "userdata"]
+    for key in ("ndvi", "truecolor"):
+        assert processed.assets[key].media_type == "image/tiff; application=geotiff; profile=cloud-optimized"
+    scenes = [link for link in processed.links if link.rel == "derived_from"]
+    assert len(scenes) == processed.properties["sentinelhub:scene_count"] > 0
+    assert "demo-secret-key" not in (Path(processed.self_href).parent / "request.json").read_text()
+
+
 def test_demo_again_rewrites_nothing(demo_catalog: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in demo_catalog.rglob("*") if p.is_file() and ".harvest" not in p.parts}
     result = harvester("demo", "--out", str(demo_catalog))
@@ -81,7 +116,8 @@ def test_validate_valid_catalog_exits_0(demo_catalog: Path) -> None:
 
     result = harvester("validate", str(demo_catalog))
     assert result.returncode == 0, result.stdout
-    assert f"{1 + 7 + len(API_EXAMPLES)} object(s)" in result.stdout and "all valid" in result.stdout
+    sentinelhub = 2 + len(_demo_search_scenes()) + 1  # two collections, the items found, the async request's
+    assert f"{1 + 7 + len(API_EXAMPLES) + sentinelhub} object(s)" in result.stdout and "all valid" in result.stdout
 
 
 def test_validate_broken_catalog_exits_1_and_names_the_object(demo_catalog: Path, tmp_path: Path) -> None:
@@ -219,7 +255,8 @@ def loaded_by(args: list[str], modules: tuple[str, ...]) -> tuple[int, list[str]
 @pytest.mark.parametrize("command", [["status"], ["validate"], ["-q", "demo", "--out"]])
 def test_commands_on_a_harvested_catalog_load_no_gdal_stack(demo_catalog: Path, command: list[str]) -> None:
     # status and validate read JSON and SQLite; a demo run with nothing new to do converts nothing
-    code, loaded = loaded_by([*command, str(demo_catalog)], (*GDAL_STACK, "pystac", "httpx"))
+    code, loaded = loaded_by([*command, str(demo_catalog)],
+                             (*GDAL_STACK, "pystac", "httpx", "pystac_client", "requests", "boto3", "moto"))
     assert code == 0
     expected = {"status": [], "validate": [], "-q": ["httpx"]}  # the demo's engine keeps its HTTP client
     assert loaded == expected[command[0]]
