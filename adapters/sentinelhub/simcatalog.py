@@ -262,8 +262,12 @@ def parse_cql2_text(text: str) -> Predicate:
         return _compare(following[1], prop, take("lit")[1])
 
     predicate = conjunction()
-    if peek() is not None:
-        raise SearchError(f"filter: unexpected {peek()[1]!r} in CQL2 text")  # type: ignore[index]
+    rest = peek()
+    if rest is not None:
+        if rest[0] == "kw":
+            raise SearchError(f"filter: {rest[1]} is not supported by this Catalog (comparisons, BETWEEN and AND "
+                              "only)")
+        raise SearchError(f"filter: unexpected {rest[1]!r} in CQL2 text")
     return predicate
 
 

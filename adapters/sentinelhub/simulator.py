@@ -39,6 +39,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
@@ -415,8 +416,9 @@ class SentinelHubSimulator:
     def _shaped(item: dict[str, Any], search: Search) -> dict[str, Any]:
         from adapters.sentinelhub.simcatalog import apply_fields
 
-        data = json.loads(json.dumps(item))
-        return apply_fields(data, search.include, search.exclude) if search.include or search.exclude else data
+        if not (search.include or search.exclude):
+            return item  # serialised as it is: the cached item is never changed
+        return apply_fields(json.loads(json.dumps(item)), search.include, search.exclude)
 
     # ---------------------------------------------------------------------------- Async Process
     def on_async_submit(self, request: Request) -> Response:
@@ -571,11 +573,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--paging", choices=("link", "context"), default="link")
     parser.add_argument("--conformance", choices=("full", "core"), default="full")
+    parser.add_argument("--scenes", type=int, default=None, help="Sentinel-2 L2A scenes in the Catalog")
+    parser.add_argument("--no-s3", action="store_true", help="no S3 server (Catalog and Process API only)")
     args = parser.parse_args(argv)
-    with LoopbackS3() as s3, serve(args.port, seed=args.seed, paging=args.paging, conformance=args.conformance,
-                                   s3=s3.client) as served:
+    collections = None if args.scenes is None else {"sentinel-2-l2a": args.scenes}
+    with ExitStack() as stack:
+        s3 = None if args.no_s3 else stack.enter_context(LoopbackS3())
+        served = stack.enter_context(serve(args.port, seed=args.seed, paging=args.paging,
+                                           conformance=args.conformance, collections=collections,
+                                           s3=s3.client if s3 else None))
         print(served.url, flush=True)
-        for key, value in {**served.environment(), **s3.environment()}.items():
+        for key, value in {**served.environment(), **(s3.environment() if s3 else {})}.items():
             print(f"export {key}={value}", file=sys.stderr, flush=True)
         wait_for_stdin_close()
     return 0

@@ -47,7 +47,9 @@ def _searches(sh: ShServer) -> list[Any]:
 def test_search_of_250_items_in_pages_of_100(sh: ShServer, tmp_path: Path, paging: str, method: str) -> None:
     sh.sim.paging = paging
     root = tmp_path / "catalog"
-    config = sh_config(root, _source(limit=100, method=method))
+    # a filter every scene passes (cloud cover is 0..99.99) and fields without gsd: 250 matching items
+    config = sh_config(root, _source(limit=100, method=method, filter="eo:cloud_cover BETWEEN 0 AND 100",
+                                     fields=["-properties.gsd"]))
     summary = pipeline.run(config)
     assert summary.failures == []
     assert summary.items_written == 250
@@ -55,7 +57,9 @@ def test_search_of_250_items_in_pages_of_100(sh: ShServer, tmp_path: Path, pagin
     if method == "POST":
         assert {r.method for r in _searches(sh)} == {"POST"}
     items = _items(root)
-    assert sorted(items) == sorted(scene.id for scene in sh.sim.scenes(L2A))
+    assert sorted(items) == sorted(scene.id for scene in sh.sim.scenes(L2A)
+                                   if 0 <= scene.properties["eo:cloud_cover"] <= 100)
+    assert all("gsd" not in item.properties for item in items.values())
     report = validate_catalog(root)
     assert report.ok, report.format()
 
