@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 
 #: the most items a Sentinel Hub Catalog page may hold
 MAX_LIMIT = 100
+#: what a found item needs to be a STAC item of the catalog: never excluded by ``fields``, always included
+REQUIRED_FIELDS = ("id", "type", "geometry", "bbox", "properties.datetime", "assets", "links", "collection",
+                   "stac_version", "stac_extensions")
 
 
 @dataclass
@@ -54,6 +57,8 @@ class SearchQuery:
             raise ValueError(f"max_items must be at least 1, not {self.max_items}")
         if self.method not in ("GET", "POST"):
             raise ValueError(f"method must be GET or POST, not {self.method!r}")
+        if self.fields:
+            self.fields = _harvestable_fields(self.fields)
         if isinstance(self.filter, str) and self.filter.strip().startswith("{"):
             try:
                 self.filter = json.loads(self.filter)
@@ -72,3 +77,18 @@ class SearchQuery:
             kwargs["filter"] = self.filter
             kwargs["filter_lang"] = "cql2-json" if isinstance(self.filter, dict) else "cql2-text"
         return kwargs
+
+
+def _harvestable_fields(fields: list[str]) -> list[str]:
+    """``fields`` that keep found items STAC items: excluding a member an item needs is refused; a list of
+    included fields gets those members added."""
+    needed = set(REQUIRED_FIELDS) | {"properties"}
+    excluded = [f[1:] for f in fields if f.startswith("-")]
+    refused = sorted(f for f in excluded if f in needed)
+    if refused:
+        raise ValueError(f"fields: {', '.join(refused)} cannot be excluded (found items must stay STAC items; "
+                         "exclude other fields, such as -properties.gsd)")
+    included = [f.lstrip("+") for f in fields if not f.startswith("-")]
+    if not included:
+        return list(fields)
+    return [*fields, *(f for f in REQUIRED_FIELDS if f not in included)]

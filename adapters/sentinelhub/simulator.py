@@ -193,6 +193,13 @@ class SentinelHubSimulator:
                                                        self._start)
             return self._scenes[collection]
 
+    def update_scene(self, collection: str, scene_id: str, **properties: Any) -> None:
+        """Change properties of a scene (as a reprocessing would): searches show the new values."""
+        with self._lock:
+            scene = next(s for s in self.scenes(collection) if s.id == scene_id)
+            scene.properties.update(properties)
+            self._matches.clear()
+
     def expire_tokens(self) -> None:
         """Make every token issued so far expired (the next request with one gets 401)."""
         with self._lock:

@@ -284,3 +284,25 @@ def test_cli_search_and_distinct(sh: ShServer, tmp_path: Path, capsys: pytest.Ca
     expected = sorted(s.id for s in sh.sim.scenes(L2A) if s.bbox == (13.0, 45.0, 14.0, 46.0)
                       and s.datetime.month == 12 and s.datetime.year == 2020 and s.properties["eo:cloud_cover"] <= 60)
     assert expected and sorted(_items(root)) == expected
+
+
+def test_fields_keep_found_items_stac_items(sh: ShServer, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="geometry cannot be excluded"):
+        sh_config(tmp_path / "refused", _source(fields=["-geometry"]))
+    root = tmp_path / "catalog"
+    summary = pipeline.run(sh_config(root, _source(fields=["properties.eo:cloud_cover"], max_items=5)))
+    assert summary.failures == []
+    for item in _items(root).values():  # only the property asked for, besides what an item needs
+        assert sorted(item.properties) == ["datetime", "eo:cloud_cover"]
+    assert validate_catalog(root).ok
+
+
+def test_a_rerun_rewrites_only_the_item_that_changed(sh: ShServer, tmp_path: Path) -> None:
+    root = tmp_path / "catalog"
+    config = sh_config(root, _source(max_items=20))
+    assert pipeline.run(config).items_written == 20
+    scene = sh.sim.scenes(L2A)[3]
+    sh.sim.update_scene(L2A, scene.id, **{"eo:cloud_cover": 1.25})
+    again = pipeline.run(config)
+    assert (again.items_written, again.items_unchanged) == (1, 19)
+    assert _items(root)[scene.id].properties["eo:cloud_cover"] == 1.25

@@ -132,3 +132,13 @@ def test_async_status_is_404_once_finished_and_429_above_the_limit() -> None:
     assert [client.get(f"/api/v1/async/process/{first['id']}").status_code for _ in range(3)] == [200, 404, 404]
     assert delivered == [f"p/{first['id']}/default.tif", f"p/{first['id']}/userdata.json"]
     assert client.post("/api/v1/async/process", json=body).status_code == 200
+
+
+def test_collections_and_queryables(api: tuple[SentinelHubSimulator, httpx.Client]) -> None:
+    _, client = api
+    ids = [c["id"] for c in client.get("/api/v1/catalog/1.0.0/collections").json()["collections"]]
+    assert ids == ["sentinel-2-l2a", "sentinel-2-l1c"]
+    queryables = client.get("/api/v1/catalog/1.0.0/collections/sentinel-2-l2a/queryables")
+    assert queryables.headers["Content-Type"].startswith("application/schema+json")
+    assert sorted(queryables.json()["properties"]) == ["eo:cloud_cover", "platform", "proj:epsg"]
+    assert client.get("/api/v1/catalog/1.0.0/collections/landsat-ot-l2").status_code == 404
