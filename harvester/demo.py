@@ -90,7 +90,8 @@ def _sentinelhub_sources(stack: ExitStack, out: Path) -> list[SourceConfig]:
         from adapters.s3sim import LoopbackS3
 
         s3 = stack.enter_context(LoopbackS3())
-        stack.enter_context(_environment(**s3.environment()))  # where the adapter lists and fetches outputs
+        # where the adapter lists and fetches outputs (AWS_ENDPOINT_URL_S3 would win over AWS_ENDPOINT_URL)
+        stack.enter_context(_environment(**s3.environment(), AWS_ENDPOINT_URL_S3=s3.url))
         return s3.client()
 
     simulator = SentinelHubSimulator(seed=DEMO_SEED, s3=start_s3, polls_to_finish=2)

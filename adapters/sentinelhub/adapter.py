@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ class _SentinelHub(Adapter):
         self.deployment = settings.resolved()
         self._catalog: Client | None = None
         self._io: HttpxStacApiIO | None = None
+        self._catalog_lock = threading.Lock()  # a search reads ahead in a thread while collections are asked for
 
     def check(self) -> None:
         if self.auth is None:
@@ -118,21 +120,21 @@ class _SentinelHub(Adapter):
 
     def catalog(self) -> Client:
         """The Catalog API, opened once."""
-        if self._catalog is None:
-            from adapters.sentinelhub.catalog import HttpxStacApiIO, open_catalog
+        with self._catalog_lock:
+            if self._catalog is None:
+                from adapters.sentinelhub.catalog import HttpxStacApiIO, open_catalog
 
-            self.check()
-            self._io = HttpxStacApiIO(self.client, self.auth)
-            self._catalog = open_catalog(self.deployment.catalog_url, self._io)
-        return self._catalog
-
+                self.check()
+                self._io = HttpxStacApiIO(self.client, self.auth)
+                self._catalog = open_catalog(self.deployment.catalog_url, self._io)
+            return self._catalog
 
     def _scenes(self, request: Mapping[str, Any]) -> list[dict[str, str]]:
         """The Catalog scenes of each input (same collection, bbox and time range), for derived_from links."""
         from adapters.errors import ProviderError
         from adapters.sentinelhub.catalog import search_dicts
-        from adapters.sentinelhub.query import SearchQuery
         from adapters.sentinelhub.names import request_bbox_wgs84
+        from adapters.sentinelhub.query import SearchQuery
 
         bbox = request_bbox_wgs84(request)
         found: list[dict[str, str]] = []

@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pystac
 import pytest
 
