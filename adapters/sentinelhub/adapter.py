@@ -181,7 +181,9 @@ class SentinelHubCatalogAdapter(_SentinelHub):
     def distinct(self, prop: str) -> list[Any]:
         from adapters.sentinelhub.catalog import distinct_values
 
-        return distinct_values(self.catalog(), self.settings.query(), prop)
+        catalog = self.catalog()
+        assert self._io is not None
+        return distinct_values(catalog, self._io, self.settings.query(), prop)
 
     def collection(self, collection_id: str) -> CollectionSpec:
         from adapters.sentinelhub.catalog import collection_document

@@ -134,7 +134,7 @@ def search_dicts(client: Client, query: SearchQuery) -> Iterator[dict[str, Any]]
         log.info("Catalog search of %s: %d item(s)", collection, count)
 
 
-def distinct_values(client: Client, query: SearchQuery, prop: str) -> list[Any]:
+def distinct_values(client: Client, io: StacApiIO, query: SearchQuery, prop: str) -> list[Any]:
     """The distinct values of property ``prop`` over the search (Sentinel Hub's ``distinct``: the
     ``features`` of each page are plain values), collections merged, in the server's order."""
     values: list[Any] = []
@@ -143,7 +143,7 @@ def distinct_values(client: Client, query: SearchQuery, prop: str) -> list[Any]:
         search = client.search(**query.search_kwargs(collection))
         params = {**search.get_parameters(), "distinct": prop}
         params.pop("fields", None)
-        for page in client._stac_io.get_pages(search.url, search.method, params):
+        for page in io.get_pages(search.url, search.method, params):
             for value in page.get("features", []):
                 key = json.dumps(value, sort_keys=True)
                 if key not in seen:
