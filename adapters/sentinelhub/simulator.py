@@ -33,7 +33,6 @@ import json
 import logging
 import secrets
 import sys
-import tarfile
 import threading
 import time
 import uuid
@@ -514,6 +513,8 @@ class SentinelHubSimulator:
         accept = request.headers.get("Accept", "")
         request_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         if "tar" in accept or len(responses) > 1:
+            import tarfile
+
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w") as tar:
                 members = [(f"{r.get('identifier', 'default')}.tif",
