@@ -305,3 +305,19 @@ def test_a_rerun_rewrites_only_the_item_that_changed(sh: ShServer, tmp_path: Pat
     again = pipeline.run(config)
     assert (again.items_written, again.items_unchanged) == (1, 19)
     assert _items(root)[scene.id].properties["eo:cloud_cover"] == 1.25
+
+
+def test_missing_credentials_are_named_before_anything_is_sent(sh: ShServer, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    summary = pipeline.run(sh_config(tmp_path / "catalog", _source()))
+    assert [f.error for f in summary.failures] == [
+        "Sentinel Hub: no OAuth client credentials: set SH_CLIENT_ID and SH_CLIENT_SECRET"]
+    assert len(sh.log) == 0
+
+
+def test_wrong_credentials_are_an_auth_error(sh: ShServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SH_CLIENT_SECRET", "not-the-secret")
+    summary = pipeline.run(sh_config(tmp_path / "catalog", _source()))
+    assert [f.error for f in summary.failures] == ["Sentinel Hub sign-in (127.0.0.1): sign-in refused (HTTP 401)"]
+    assert "not-the-secret" not in str(summary)
