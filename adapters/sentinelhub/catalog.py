@@ -156,6 +156,7 @@ def clean_item(data: dict[str, Any], api_url: str) -> pystac.Item:
     """An API item made a STAC 1.1 item of the static catalog (see the module docstring); ``data`` is
     consumed."""
     import pystac
+    from pystac.serialization import identify_stac_object, migrate_to_latest
 
     for geometry in (data.get("geometry"), (data.get("properties") or {}).get("proj:geometry")):
         if isinstance(geometry, dict):
@@ -168,7 +169,15 @@ def clean_item(data: dict[str, Any], api_url: str) -> pystac.Item:
     kept = [link for link in data.get("links", []) if link.get("rel") not in API_LINKS]
     data["links"] = [*kept, {"rel": "via", "href": via, "type": "application/geo+json",
                              "title": "This item in the Sentinel Hub Catalog API"}]
-    return pystac.Item.from_dict(data, migrate=True, preserve_dict=False)
+    # pystac's migration works on a deep copy of the whole item; the geometries (most of its bytes, which no
+    # migration touches) are set aside meanwhile, so that only the rest is copied
+    geometry = data.pop("geometry", None)
+    footprint = props.pop("proj:geometry", None)
+    migrated = migrate_to_latest(data, identify_stac_object(data))
+    migrated["geometry"] = geometry
+    if footprint is not None:
+        migrated["properties"]["proj:geometry"] = footprint
+    return pystac.Item.from_dict(migrated, migrate=False, preserve_dict=False)
 
 
 def _item_url(data: Mapping[str, Any], api_url: str) -> str:
