@@ -88,7 +88,8 @@ class RemoteFile:
     any `hashlib` algorithm (``"sha256:…"``, ``"md5:…"``). ``auth`` says whether the adapter's credentials
     go with the request (most providers publish outputs on other hosts that must not see them).
     ``fetch=False`` lists a file that is referenced but not downloaded (remote assets). An ``optional``
-    file that is missing (404) is skipped instead of failing the job.
+    file that is missing (404) is skipped instead of failing the job. ``post_json`` makes the download a
+    POST of that body (with ``headers``).
     """
 
     url: str
@@ -99,6 +100,10 @@ class RemoteFile:
     fetch: bool = True
     optional: bool = False
     expires: datetime | None = None
+    #: a file that is the answer to a POST (Sentinel Hub's Process API): sent with this JSON body and these
+    #: headers, never resumed with a range (the downloader starts it again instead); never stored
+    post_json: bytes | None = field(default=None, repr=False, compare=False)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,3 +203,8 @@ class Adapter:
     def search(self) -> Iterator[pystac.Item]:
         """Items of a STAC API search (``kind = "search"`` adapters)."""
         raise NotImplementedError(f"{self.provider}: this provider is not a search source")
+
+    def search_again(self, last_complete: datetime | None) -> bool:
+        """Whether to run the search again, when the same search last went through to its end at
+        ``last_complete`` (a search source may wait between searches; by default it searches every run)."""
+        return True

@@ -17,6 +17,9 @@ BUILTIN: dict[str, str] = {
     "hyp3": "adapters.hyp3.adapter:Hyp3Adapter",
     "appeears": "adapters.appeears.adapter:AppeearsAdapter",
     "ngu": "adapters.ngu.adapter:NguAdapter",
+    "sentinelhub-catalog": "adapters.sentinelhub.adapter:SentinelHubCatalogAdapter",
+    "sentinelhub-async": "adapters.sentinelhub.adapter:SentinelHubAsyncAdapter",
+    "sentinelhub-process": "adapters.sentinelhub.adapter:SentinelHubProcessAdapter",
 }
 _extra: dict[str, type[Adapter] | str] = {}
 

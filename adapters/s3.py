@@ -102,6 +102,14 @@ def download_object(client: BaseClient, bucket: str, key: str, dest: Path) -> in
         return tmp.stat().st_size
 
 
+def presigned_url(client: BaseClient, bucket: str, key: str, seconds: int = 3600) -> str:
+    """A URL that GETs ``s3://bucket/key`` without further credentials for ``seconds`` (its query holds the
+    signature and the access key id: store and show it only through `adapters.redact.redact_url`)."""
+    with s3_errors(f"signing a URL for s3://{bucket}/{key}"):
+        return str(client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                                 ExpiresIn=seconds))
+
+
 def read_object(client: BaseClient, bucket: str, key: str) -> bytes:
     with s3_errors(f"reading s3://{bucket}/{key}"):
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()

@@ -8,8 +8,10 @@ servers in one process see the same buckets, and `LoopbackS3.reset` empties them
 from __future__ import annotations
 
 import logging
+import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -38,19 +40,28 @@ class LoopbackS3:
         return {"AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": REGION, **FAKE_CREDENTIALS}
 
     def start(self) -> LoopbackS3:
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        # moto's own ThreadedMotoServer, but with a request handler that logs at DEBUG and without the query:
+        # werkzeug's logs every request line at INFO, presigned URLs (signature, key id) included
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
 
-        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        server.start()
-        self.port = server.get_host_and_port()[1]
-        self._server = server
+        server = make_server(self.host, self.port, DomainDispatcherApplication(create_backend_app), threaded=True,
+                             request_handler=_quiet_handler())
+        self.port = server.server_address[1]
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name=f"loopback-s3-{self.port}", daemon=True)
+        thread.start()
+        self._server = (server, thread)
         log.debug("loopback S3 (moto) at %s", self.url)
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()  # type: ignore[attr-defined]
+        running, self._server = self._server, None
+        if running is not None:
+            server, thread = running  # type: ignore[misc]
+            server.shutdown()
+            thread.join(timeout=10)
+            server.server_close()
 
     def client(self) -> BaseClient:
         """A boto3 client for this server (explicit endpoint and credentials: the environment is not read)."""
@@ -74,3 +85,20 @@ class LoopbackS3:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _quiet_handler() -> type:
+    """moto's request handler, logging request lines at DEBUG with the path only (made when moto is loaded)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietMotoHandler(MotoRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            log.debug("%s %s -> %s", self.command, urlsplit(getattr(self, "path", "?")).path, code)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - werkzeug's signature
+            log.debug("loopback S3: " + format, *args)
+
+        def log_error(self, format: str, *args: object) -> None:  # noqa: A002
+            log.debug("loopback S3: " + format, *args)
+
+    return QuietMotoHandler

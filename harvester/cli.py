@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import shlex
@@ -92,9 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="--catalog DIR and the provider's flags")
         cmd.set_defaults(handler=_one_source, action=action, parser=cmd)
 
+    _add_search_command(sub)
+
     simulate = sub.add_parser("simulate", help="run a provider simulator on loopback, for trying things by hand",
                               description="Serve a provider's simulator on a loopback port until interrupted.")
-    simulate.add_argument("provider", choices=("hyp3", "appeears", "ngu"), help="which simulator")
+    simulate.add_argument("provider", choices=("hyp3", "appeears", "ngu", "sentinelhub"), help="which simulator")
     simulate.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated products (default 0)")
     simulate.set_defaults(handler=_simulate)
@@ -219,6 +222,8 @@ def _one_source(args: argparse.Namespace) -> int:
     raw = {"provider": args.provider, "name": opts.name or args.provider, "assets": opts.assets}
     for name in _settings_fields(adapter):
         value = getattr(opts, name)
+        if value is None:
+            value = getattr(opts, f"{name}_given", None)
         if value is not None:
             raw[name] = value
     # a flag given on the command line wins over the environment variable that overrides its setting
@@ -245,6 +250,9 @@ def _source_parser(args: argparse.Namespace, adapter: type) -> argparse.Argument
         if f.metadata.get("env"):
             help_text += f" (env ${f.metadata['env']})"
         parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text.strip())
+        if f.metadata.get("positional"):  # also given without its flag: harvester submit PROVIDER FILE ...
+            parser.add_argument(f"{f.name}_given", nargs="?", default=None, metavar=f.name.upper(),
+                                help=f"same as {_flag(f.name)}")
     return parser
 
 
@@ -255,6 +263,67 @@ def _settings_fields(adapter: type) -> list[str]:
 def _flag(name: str) -> str:
     """The command-line flag of a settings field."""
     return f"--{name.replace('_', '-')}"
+
+
+# -- harvester search sentinelhub: the Sentinel Hub Catalog searched into the catalog
+
+
+def _add_search_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    search = sub.add_parser(
+        "search", help="search a provider's STAC API (sentinelhub) into the catalog",
+        description="Search the Sentinel Hub Catalog (a STAC API) and add the items found to the catalog "
+                    "(assets stay remote). Re-running the same search adds only new or changed items.")
+    search.add_argument("provider", choices=("sentinelhub",), help="whose catalog")
+    search.add_argument("--catalog", type=Path, default=None, help="catalog folder (required unless --distinct)")
+    search.add_argument("--collection", action="append", required=True,
+                        help="collection to search (repeatable or comma-separated; each is searched on its own)")
+    search.add_argument("--datetime", default=None, help="required: instant or interval, open ends allowed")
+    where = search.add_mutually_exclusive_group()
+    where.add_argument("--bbox", default=None, help="west,south,east,north (CRS84)")
+    where.add_argument("--intersects", default=None, help="a GeoJSON geometry (CRS84), as JSON")
+    search.add_argument("--ids", default=None, help="only these item ids (comma-separated)")
+    search.add_argument("--filter", default=None, help="CQL2 text, or CQL2 JSON")
+    search.add_argument("--fields", default=None, help="fields to include, -fields to exclude (comma-separated)")
+    search.add_argument("--limit", type=int, default=None, help="items per page (at most 100)")
+    search.add_argument("--max-items", type=int, default=None, help="stop after this many items")
+    search.add_argument("--method", choices=("POST", "GET"), default=None, help="search with POST (default) or GET")
+    search.add_argument("--distinct", metavar="PROPERTY", default=None,
+                        help="print the distinct values of PROPERTY instead of harvesting")
+    search.add_argument("--deployment", choices=("sentinelhub", "cdse"), default=None,
+                        help="Sentinel Hub or the Copernicus Data Space Ecosystem (default sentinelhub)")
+    search.add_argument("--name", default=None, help="source name in the state database (default: from the "
+                                                     "collections)")
+    search.add_argument("--title", default=None, help="catalog title")
+    search.set_defaults(handler=_search)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from harvester.config import CatalogConfig, Config, ConfigError, RunOptions, check_catalog_path, parse_source
+
+    collections = [c.strip() for value in args.collection for c in value.split(",") if c.strip()]
+    raw: dict[str, object] = {"provider": "sentinelhub-catalog",
+                              "name": args.name or "search-" + "-".join(collections), "collection": collections}
+    for key in ("datetime", "bbox", "intersects", "ids", "filter", "fields", "limit", "max_items", "method",
+                "deployment"):
+        value = getattr(args, key)
+        if value is not None:
+            raw[key] = value
+    source = parse_source(raw, "flags", base_dir=Path.cwd(), env=dict(os.environ), origin="command line",
+                          keys=_flag)
+    if args.distinct:
+        from adapters.base import SourceInfo
+        from adapters.http import make_client
+
+        with make_client() as client:
+            adapter = source.adapter(source.settings, client, SourceInfo(source.name))
+            for value in adapter.distinct(args.distinct):  # type: ignore[attr-defined]
+                print(value if isinstance(value, str) else json.dumps(value))
+        return EXIT_OK
+    if args.catalog is None:
+        raise ConfigError("command line: --catalog DIR is required (unless --distinct)")
+    check_catalog_path(args.catalog, "--catalog", "command line")
+    config = Config(CatalogConfig(args.catalog, args.title, None, None), RunOptions(), [source])
+    return _harvest(config, args)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -312,6 +381,8 @@ def _simulate(args: argparse.Namespace) -> int:
         return _simulate_appeears(args)
     if args.provider == "ngu":
         return _simulate_ngu(args)
+    if args.provider == "sentinelhub":
+        return _simulate_sentinelhub(args)
     from adapters.hyp3.simulator import serve
 
     with serve(args.port, seed=args.seed) as served:
@@ -355,6 +426,22 @@ def _simulate_ngu(args: argparse.Namespace) -> int:
               "completes", flush=True)
         _wait_for_ctrl_c()
     return EXIT_OK
+
+def _simulate_sentinelhub(args: argparse.Namespace) -> int:
+    from adapters.s3sim import LoopbackS3
+    from adapters.sentinelhub.simulator import serve
+
+    with LoopbackS3() as s3, serve(args.port, seed=args.seed, s3=s3.client) as served:
+        print(f"Sentinel Hub simulator at {served.url}, its S3 deliveries at {s3.url} (Ctrl-C to stop)", flush=True)
+        exports = {**served.environment(), **s3.environment()}
+        print("  export " + " ".join(f"{key}={value}" for key, value in exports.items()), flush=True)
+        print(f"  Catalog: {served.sim.catalog_url}; collections "
+              f"{', '.join(served.sim.collections)}", flush=True)
+        print(f"  faults: POST {served.url}/_simkit/faults; an evalscript containing 'sim-fail' fails its request "
+              "(error.json)", flush=True)
+        _wait_for_ctrl_c()
+    return EXIT_OK
+
 
 
 def _wait_for_ctrl_c() -> None:

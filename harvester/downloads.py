@@ -404,15 +404,22 @@ class _Transfer:
         """One request for the rest of the file, streamed into the part. Raises `INTERRUPTIONS` when cut."""
         if self.total is not None and 0 < self.offset == self.total:
             return  # complete on disk: just verify
-        headers = {"Accept-Encoding": "identity"}
+        post = self.remote.post_json
+        if post is not None and self.offset:
+            self._truncate()  # the answer to a POST cannot be asked for from a byte on: start again
+        headers = {"Accept-Encoding": "identity", **dict(self.remote.headers)}
         if self.offset:
             headers["Range"] = f"bytes={self.offset}-"
             if self.etag:
                 headers["If-Range"] = self.etag
         try:
-            request = self.d.client.build_request("GET", self.remote.url, headers=headers)
+            if post is None:
+                request = self.d.client.build_request("GET", self.remote.url, headers=headers)
+            else:
+                request = self.d.client.build_request("POST", self.remote.url, content=post,
+                                                      headers={"Content-Type": "application/json", **headers})
             if not self.remote.auth:
-                response = self.d.client.send(request, stream=True, auth=None)
+                response = self.d.client.send(request, stream=True, auth=None)  # not even the client's
             else:
                 response = self._send_with_credentials(request, headers)
         except httpx.TransportError as exc:

@@ -30,7 +30,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -608,12 +608,19 @@ class _Harvest:
         self._collections.add(collection_id)
 
     def _search(self, source: SourceConfig, adapter: Adapter) -> None:
+        row = self.state.source(source.name)
+        if (row is not None and row.submit_state == "searched" and row.submit_digest == source.digest
+                and not adapter.search_again(_when(row.updated))):
+            kept = sum(self.state.item_counts(source.name).values())
+            self.summary.items_kept += kept
+            log.info("source %s: searched at %s, not again yet (%d item(s) kept)", source.name, row.updated, kept)
+            return
         from catalogs import store  # the batch the writer takes at once (read here: tests make it smaller)
 
         adapter.check()
         batch: list[pystac.Item] = []
         try:
-            for item in adapter.search():
+            for item in _read_ahead(adapter.search(), 2 * store.BATCH):
                 try:
                     self._ensure_collection(adapter, item.collection_id or "")
                 except HarvestError as exc:
@@ -626,6 +633,7 @@ class _Harvest:
         finally:  # a search that fails part way keeps what it found before
             if batch:
                 self._add_found(source, batch)
+        self.state.set_submit_state(source.name, "searched", source.digest)
 
     def _add_found(self, source: SourceConfig, items: list[pystac.Item]) -> None:
         start = time.perf_counter()
@@ -673,6 +681,64 @@ class InlineExecutor(cf.Executor):
         except BaseException as exc:  # delivered through the future, like a pool would
             future.set_exception(exc)
         return future
+
+
+_END = object()
+
+
+def _read_ahead(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """``items``, produced in a thread up to ``depth`` ahead: a search fetches and parses its next pages while
+    the catalog writes the last ones (the writer's threads wait on the disk). What the producer raises is
+    raised here, after the items before it; closing this generator stops the producer."""
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            outcome: Any = _END
+        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
+            outcome = exc
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # in the thread that ran it: a stopped search ends its generator here
+        while not stop.is_set():
+            try:
+                ahead.put(outcome, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    producer = threading.Thread(target=produce, name="search-read-ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join(timeout=30)
+
+
+def _when(recorded: str | None) -> datetime | None:
+    """A time the state database recorded (ISO 8601), aware."""
+    if not recorded:
+        return None
+    moment = datetime.fromisoformat(recorded)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _failed_text(message: str | None) -> str:

@@ -119,6 +119,7 @@ class SourceRow:
     digest: str | None
     submit_state: str
     submit_digest: str | None
+    updated: str | None = None
 
 
 class StateDB:
@@ -186,7 +187,7 @@ class StateDB:
     # -- sources
     def source(self, name: str) -> SourceRow | None:
         row = self.db.execute(
-            "SELECT name, provider, digest, submit_state, submit_digest FROM sources WHERE name=?", (name,)
+            "SELECT name, provider, digest, submit_state, submit_digest, updated FROM sources WHERE name=?", (name,)
         ).fetchone()
         return SourceRow(*row) if row else None
 
@@ -200,7 +201,8 @@ class StateDB:
         )
 
     def set_submit_state(self, name: str, state: str, digest: str | None) -> None:
-        """``started`` before the jobs are sent, ``done`` once their ids are recorded."""
+        """``started`` before the jobs are sent, ``done`` once their ids are recorded; ``searched`` once a
+        search source's search went through to its end."""
         self.db.execute("UPDATE sources SET submit_state=?, submit_digest=?, updated=? WHERE name=?",
                         (state, digest, _now(), name))
 

@@ -96,6 +96,41 @@ def test_demo_harvests_two_swaths_of_one_ngu_dataset_and_a_query_of_another(demo
         assert item.properties["ngu:point_count"] == item.assets["data"].extra_fields["table:row_count"] > 0
 
 
+def _demo_search_scenes() -> list[str]:
+    """The simulated scenes the demo's Catalog search asks for: the two tiles of 13-15 E, 45-46 N, December
+    2020, less than 30 % cloud."""
+    from adapters.sentinelhub.simcatalog import make_scenes
+    from adapters.sentinelhub.simulator import DEFAULT_START
+
+    return sorted(s.id for s in make_scenes("sentinel-2-l2a", 120, DEFAULT_START)
+                  if s.bbox[0] in (13.0, 14.0) and s.bbox[1] == 45.0 and s.datetime.month == 12
+                  and s.properties["eo:cloud_cover"] < 30)
+
+
+def test_demo_harvests_a_sentinelhub_search_and_an_async_request(demo_catalog: Path) -> None:
+    from harvester.demo import SENTINELHUB_REQUEST
+
+    catalog = pystac.Catalog.from_file(str(demo_catalog / "catalog.json"))
+    items = list(catalog.get_items(recursive=True))
+    found = sorted(i.id for i in items if i.collection_id == "sentinel-2-l2a")
+    expected = _demo_search_scenes()
+    assert expected and found == expected
+    for item in items:
+        if item.collection_id == "sentinel-2-l2a":
+            assert item.assets["data"].href.startswith("s3://")
+            assert item.get_single_link("via") is not None
+    (processed,) = [i for i in items if i.collection_id == "sentinelhub-async"]
+    assert processed.properties["processing:expression"] == {"format": "evalscript",
+                                                             "expression": SENTINELHUB_REQUEST["evalscript"]}
+    assert processed.properties["proj:code"] == "EPSG:32633"
+    assert sorted(processed.assets) == ["ndvi", "request", "thumbnail", "truecolor", "userdata"]
+    for key in ("ndvi", "truecolor"):
+        assert processed.assets[key].media_type == "image/tiff; application=geotiff; profile=cloud-optimized"
+    scenes = [link for link in processed.links if link.rel == "derived_from"]
+    assert len(scenes) == processed.properties["sentinelhub:scene_count"] > 0
+    assert "demo-secret-key" not in (Path(processed.self_href).parent / "request.json").read_text()
+
+
 def test_demo_again_rewrites_nothing(demo_catalog: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in demo_catalog.rglob("*") if p.is_file() and ".harvest" not in p.parts}
     result = harvester("demo", "--out", str(demo_catalog))
@@ -112,7 +147,9 @@ def test_validate_valid_catalog_exits_0(demo_catalog: Path) -> None:
     assert result.returncode == 0, result.stdout
     appeears = 1 + 5  # its collection; three composites, the area task and the point task
     ngu = 2 + 3  # collections and items of the NGU sources
-    assert f"{1 + 7 + len(API_EXAMPLES) + appeears + ngu} object(s)" in result.stdout and "all valid" in result.stdout
+    sentinelhub = 2 + len(_demo_search_scenes()) + 1  # two collections, the items found, the async request's
+    assert f"{1 + 7 + len(API_EXAMPLES) + appeears + ngu + sentinelhub} object(s)" in result.stdout
+    assert "all valid" in result.stdout
 
 
 def test_validate_broken_catalog_exits_1_and_names_the_object(demo_catalog: Path, tmp_path: Path) -> None:
@@ -138,7 +175,7 @@ def test_validate_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["validate"], ["serve"], ["simulate"], ["run"], ["status"],
-                                     ["submit"], ["fetch"]])
+                                     ["submit"], ["fetch"], ["search"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = harvester(*command, "--help")
     assert result.returncode == 0 and "usage: harvester" in result.stdout
@@ -158,11 +195,18 @@ def test_submit_and_fetch_help_list_the_providers(command: list[str]) -> None:
     result = harvester(*command)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[-6:] == [
+    assert lines[-9:] == [
         "providers:",
-        "  appeears  NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and GeoParquet items.",
-        "  hyp3      ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
-        "  ngu       NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
+        "  appeears             NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and "
+        "GeoParquet items.",
+        "  hyp3                 ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as "
+        "COG-backed items.",
+        "  ngu                  NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
+        "  sentinelhub-async    Sentinel Hub Async Process API: requests whose outputs land in S3, harvested into COG "
+        "items.",
+        "  sentinelhub-catalog  Sentinel Hub Catalog: STAC items found by a search (pystac-client), assets left remote.",
+        "  sentinelhub-process  Sentinel Hub Process API (synchronous, small areas): the TIFF or tar answer harvested "
+        "into COG items.",
         "",
         f"'harvester {command[0]} PROVIDER --help' lists a provider's flags.",
     ]
@@ -246,7 +290,8 @@ def loaded_by(args: list[str], modules: tuple[str, ...]) -> tuple[int, list[str]
 @pytest.mark.parametrize("command", [["status"], ["validate"], ["-q", "demo", "--out"]])
 def test_commands_on_a_harvested_catalog_load_no_gdal_stack(demo_catalog: Path, command: list[str]) -> None:
     # status and validate read JSON and SQLite; a demo run with nothing new to do converts nothing
-    code, loaded = loaded_by([*command, str(demo_catalog)], (*GDAL_STACK, "pystac", "httpx"))
+    code, loaded = loaded_by([*command, str(demo_catalog)],
+                             (*GDAL_STACK, "pystac", "httpx", "pystac_client", "requests", "boto3", "moto"))
     assert code == 0
     expected = {"status": [], "validate": [], "-q": ["httpx"]}  # the demo's engine keeps its HTTP client
     assert loaded == expected[command[0]]

@@ -152,11 +152,18 @@ def test_submit_and_fetch_help_list_the_providers(fake_provider: None, capsys: p
     providers = out[out.index("providers:\n"):].splitlines()
     assert providers == [
         "providers:",
-        "  appeears    NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and GeoParquet items.",
-        "  fakeprov    Harvests the fake EO service (tests only).",
-        "  fakesearch  A search-type source: items of a (pretend) STAC API, assets left where they are.",
-        "  hyp3        ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as COG-backed items.",
-        "  ngu         NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
+        "  appeears             NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and "
+        "GeoParquet items.",
+        "  fakeprov             Harvests the fake EO service (tests only).",
+        "  fakesearch           A search-type source: items of a (pretend) STAC API, assets left where they are.",
+        "  hyp3                 ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as "
+        "COG-backed items.",
+        "  ngu                  NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
+        "  sentinelhub-async    Sentinel Hub Async Process API: requests whose outputs land in S3, harvested into COG "
+        "items.",
+        "  sentinelhub-catalog  Sentinel Hub Catalog: STAC items found by a search (pystac-client), assets left remote.",
+        "  sentinelhub-process  Sentinel Hub Process API (synchronous, small areas): the TIFF or tar answer harvested "
+        "into COG items.",
         "",
         f"'harvester {action} PROVIDER --help' lists a provider's flags.",
     ]
@@ -164,7 +171,8 @@ def test_submit_and_fetch_help_list_the_providers(fake_provider: None, capsys: p
 
 def test_submit_without_a_provider_names_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["submit"]) == 2
-    assert capsys.readouterr().err == ("error: harvester submit needs a provider (one of: appeears, hyp3, ngu); "
+    assert capsys.readouterr().err == ("error: harvester submit needs a provider (one of: appeears, hyp3, ngu, "
+                                       "sentinelhub-async, sentinelhub-catalog, sentinelhub-process); "
                                        "'harvester submit --help' says more\n")
 
 

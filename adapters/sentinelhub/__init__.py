@@ -1,0 +1,1 @@
+"""Sentinel Hub (and the Copernicus Data Space Ecosystem): its STAC Catalog, Async and synchronous Process API."""
