@@ -365,9 +365,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from harvester.serve import browser_link, make_server, root_document, server_url
 
-    with make_server(args.dir, args.host, args.port) as server:
+    with make_server(args.dir, args.host, args.port, api=args.api) as server:
         url = server_url(server)
         print(f"serving {args.dir} at {url} (Ctrl-C to stop)", flush=True)
+        if args.api:
+            print(f"STAC API: {url} (pystac_client.Client.open({url!r}))", flush=True)
         root = root_document(args.dir)
         if root:
             print(f"STAC Browser: {browser_link(url, root)}", flush=True)

@@ -4,7 +4,6 @@ stac-geoparquet, pystac, geopandas and DuckDB, and rewritten incrementally."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,28 +18,7 @@ from catalogs.duck import connect
 from catalogs.errors import CatalogFormatError
 from catalogs.geoparquet import METADATA_KEY, export_geoparquet, read_items
 from catalogs.store import CatalogStore
-
-
-def catalog_items(root: Path) -> dict[str, dict[str, Any]]:
-    """Every item of the catalog as its JSON file says, found by following the links (children, items)."""
-    found: dict[str, dict[str, Any]] = {}
-    catalog = pystac.Catalog.from_file(str(root / "catalog.json"))
-    for item in catalog.get_items(recursive=True):
-        path = Path(item.get_self_href())
-        found[item.id] = absolute_hrefs(json.loads(path.read_text()), path.parent)
-    return found
-
-
-def absolute_hrefs(item: dict[str, Any], folder: Path) -> dict[str, Any]:
-    for holder in [*item["assets"].values(), *item["links"]]:
-        if "://" not in holder["href"]:
-            holder["href"] = os.path.normpath(folder / holder["href"])
-    return item
-
-
-def collections_of(root: Path) -> set[str]:
-    catalog = json.loads((root / "catalog.json").read_text())
-    return {link["href"].split("/")[1] for link in catalog["links"] if link["rel"] == "child"}
+from tests.demo_items import absolute_hrefs, catalog_items, collections_of
 
 
 @pytest.fixture(scope="module")
