@@ -371,7 +371,9 @@ class CatalogStore:
         lender = self._thumbnails[cid]
         if lender is not None and lender < item_id:
             return
-        thumb = assets.get("thumbnail")
+        # the asset keyed "thumbnail", else the first with that role (InSAR items have "unw_phase-thumbnail")
+        thumb = assets.get("thumbnail") or next(
+            (a for a in assets.values() if "thumbnail" in (a.get("roles") or [])), None)
         href = thumb.get("href") if thumb else None
         if not isinstance(href, str) or not href.startswith("./") or "/" in href[2:]:
             return  # remote, or not beside the item: a collection's thumbnail must go with the catalog

@@ -441,6 +441,17 @@ def test_the_collection_thumbnail_is_the_smallest_ids_whatever_order_items_come_
     assert files[0] == files[1]
 
 
+def test_a_thumbnail_under_another_key_is_found_by_its_role(tmp_path: Path) -> None:
+    root, staging = tmp_path / "cat", tmp_path / "staging"
+    item = with_thumbnail(point_item("pair", 1, 2, utc(2020, 1, 2)), staging)
+    item.assets["unw_phase-thumbnail"] = item.assets.pop("thumbnail")
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(item)
+    assert read(root / "points" / "collection.json")["assets"] == {"thumbnail": {
+        "href": "./pair/pair_thumb.png", "type": "image/png", "roles": ["thumbnail"], "title": "Thumbnail of pair"}}
+
+
 def test_a_collection_without_local_thumbnails_has_no_assets(tmp_path: Path) -> None:
     root = tmp_path / "cat"
     with CatalogStore(root) as store:
