@@ -15,7 +15,7 @@ What the file holds, and how it differs from the JSON (`read_items` undoes each 
 - ``nodata`` values of STAC 1.1 bands may be ``"nan"``, ``"inf"`` or ``"-inf"`` beside numbers; a Parquet
   column has one type, so all of them are stored as floating-point numbers;
 - nested objects of different items are unified into one struct type: fields an item did not have come back
-  as nulls, which `read_items` drops;
+  as nulls, which `read_items` drops (and with them any null an item had itself, but ``datetime``'s);
 - timestamps (``datetime``, ``start_datetime``, ...) are Arrow timestamps in microseconds.
 
 Incremental: the file's metadata records the digest of each item file it holds (the writer's index knows the

@@ -86,8 +86,8 @@ class StacApi:
                 return
             result = export_geoparquet(self.root, self.index_path, hrefs_relative_to=self.root)
             if result.written or self.index is None:
-                if self.index is not None:
-                    self.index.close()
+                # the previous index is not closed: a request may still be searching it (it closes when
+                # the last one lets go of it)
                 self.index = ItemIndex(self.index_path)
             self._stamp = stamp
             log.info("STAC API index %s: %d item(s)", self.index_path, result.items)
