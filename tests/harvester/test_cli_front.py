@@ -1,4 +1,4 @@
-"""``harvester export geoparquet``, run as a user runs it."""
+"""``harvester export geoparquet`` and ``harvester serve --api``, run as a user runs them."""
 
 from __future__ import annotations
 
@@ -37,3 +37,37 @@ def test_export_of_what_is_not_a_harvested_catalog_exits_2(tmp_path: Path) -> No
         2, f"error: {tmp_path}: not a catalog the harvester wrote (no catalog.json with an index in .harvest/)\n")
     result = harvester("export", "geoparquet", str(tmp_path / "nowhere"), str(tmp_path / "x.parquet"))
     assert (result.returncode, result.stderr) == (2, f"error: {tmp_path / 'nowhere'}: no such catalog folder\n")
+
+
+def test_serve_api_prints_where_the_api_is_and_answers_it(demo_copy: Path) -> None:
+    import selectors
+    import signal
+    import subprocess
+
+    import httpx
+
+    from tests.harvester.test_cli import HARVESTER, _default_sigint
+
+    assert HARVESTER
+    process = subprocess.Popen([HARVESTER, "-q", "serve", str(demo_copy), "--api", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+            assert selector.select(timeout=120), "harvester serve --api printed nothing within 120 s"
+        first = process.stdout.readline()  # type: ignore[union-attr]
+        url = first.split(" at ", 1)[1].split(" ", 1)[0]
+        assert process.stdout.readline() == f"STAC API: {url} (pystac_client.Client.open({url!r}))\n"  # type: ignore[union-attr]
+        landing = httpx.get(url, timeout=10).json()
+        assert "https://api.stacspec.org/v1.0.0/item-search" in landing["conformsTo"]
+        count = len(list(demo_copy.glob("*/*/*.json")))
+        found = httpx.get(f"{url}search", params={"limit": count}, timeout=30).json()["features"]
+        assert len(found) == count
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
