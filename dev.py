@@ -4,6 +4,7 @@
     python3 dev.py demo [--out DIR]   set up, then harvest from the built-in simulators into a catalog
     python3 dev.py test [PYTEST ARGS] set up, then run the whole test suite
     python3 dev.py bench              set up, then run the benchmarks in benchmarks/
+    python3 dev.py golden             set up, then rewrite the golden examples in examples/ from a fresh demo
 
 Needs only Python 3.11+ and pip. The environment lives in .venv and is reinstalled when pyproject.toml changes.
 """
@@ -39,13 +40,15 @@ def ensure_env() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "bench"}:
+    if not argv or argv[0] not in {"demo", "test", "bench", "golden"}:
         print(__doc__)
         return 2
     ensure_env()
     command, rest = argv[0], argv[1:]
     if command == "demo":
         return subprocess.call([str(BIN / "harvester"), "demo", *rest], cwd=ROOT)
+    if command == "golden":
+        return subprocess.call([str(BIN / "python"), "-m", "tests.golden", *rest], cwd=ROOT)
     if command == "test":
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
     status = 0

@@ -225,3 +225,23 @@ class CatalogIndex:
     def asset_definitions(self, cid: str) -> dict[str, dict[str, Any]]:
         rows = self.db.execute("SELECT key, definition FROM item_assets WHERE collection=? ORDER BY key", (cid,))
         return {k: json.loads(d) for k, d in rows}
+
+
+def read_item_digests(path: Path, collection: str | None = None) -> dict[tuple[str, str], str]:
+    """Every item the index at ``path`` records, ``(collection, id) -> digest`` of its file, read-only.
+
+    For readers of a catalog (export, the API's index) while a harvest may be writing it: SQLite's WAL lets
+    them read the last committed state without waiting.
+    """
+    try:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise CatalogFormatError(f"{path}: catalog index unreadable ({exc})") from exc
+    try:
+        where, args = ("WHERE collection=?", (collection,)) if collection is not None else ("", ())
+        rows = db.execute(f"SELECT collection, id, digest FROM items {where} ORDER BY collection, id", args)
+        return {(cid, item_id): digest for cid, item_id, digest in rows}
+    except sqlite3.Error as exc:
+        raise CatalogFormatError(f"{path}: catalog index unreadable ({exc})") from exc
+    finally:
+        db.close()

@@ -118,8 +118,8 @@ class CatalogStore:
         self._known: dict[str, dict[str, ItemRecord]] = {}
         self._asset_keys = {cid: self.index.asset_keys(cid) for cid in self._specs}
         self._split_ids = {cid for cid in self._specs if self.index.is_split(cid)}
-        #: collections known to have their thumbnail (one index lookup per collection, then none per item)
-        self._thumbnails: dict[str, bool] = {}
+        #: the item lending each collection its thumbnail, None for none yet (one index lookup per collection)
+        self._thumbnails: dict[str, str | None] = {}
         self._dirty: set[tuple[str, int]] = set()
         for cid in self._split_ids:  # a run killed while splitting a collection: finish relinking its items
             if self.index.get_meta(f"relink:{cid}") == "1":
@@ -323,8 +323,7 @@ class CatalogStore:
         self._mark_dirty(cid, record.year)
         if previous is not None and previous.year != record.year:
             self._mark_dirty(cid, previous.year)
-        if not self._thumbnails.get(cid):
-            self._choose_thumbnail(cid, record.id, write.asset_definitions)
+        self._choose_thumbnail(cid, record.id, write.asset_definitions)
         known_keys = self._asset_keys[cid]
         for key, asset in write.asset_definitions.items():
             if key not in known_keys:
@@ -362,28 +361,37 @@ class CatalogStore:
         return errors
 
     def _choose_thumbnail(self, cid: str, item_id: str, assets: dict[str, dict[str, Any]]) -> None:
-        """Make the thumbnail of the collection's first item that has a local one the collection's own
-        (STAC Browser shows it on the collection's card)."""
+        """Make the thumbnail of the collection's item with the smallest id among those that have a local one
+        the collection's own (STAC Browser shows it on the collection's card). The smallest id, not the first
+        item written: items are written in whatever order their workers finish, and the choice must not
+        change from one harvest of the same products to the next."""
         if cid not in self._thumbnails:
-            self._thumbnails[cid] = self.index.get_meta(f"thumbnail:{cid}") is not None
-            if self._thumbnails[cid]:
-                return
-        thumb = assets.get("thumbnail")
+            value = self.index.get_meta(f"thumbnail:{cid}")
+            self._thumbnails[cid] = json.loads(value).get("item") if value is not None else None
+        lender = self._thumbnails[cid]
+        if lender is not None and lender < item_id:
+            return
+        # the asset keyed "thumbnail", else the first with that role (InSAR items have "unw_phase-thumbnail")
+        thumb = assets.get("thumbnail") or next(
+            (a for a in assets.values() if "thumbnail" in (a.get("roles") or [])), None)
         href = thumb.get("href") if thumb else None
         if not isinstance(href, str) or not href.startswith("./") or "/" in href[2:]:
             return  # remote, or not beside the item: a collection's thumbnail must go with the catalog
         self.index.set_meta(f"thumbnail:{cid}", json.dumps({
-            "href": f"./{item_id}/{href[2:]}", "type": thumb.get("type", stac.PNG), "roles": ["thumbnail"],
-            "title": f"Thumbnail of {item_id}",
+            "item": item_id,
+            "asset": {"href": f"./{item_id}/{href[2:]}", "type": thumb.get("type", stac.PNG),
+                      "roles": ["thumbnail"], "title": f"Thumbnail of {item_id}"},
         }))
-        self._thumbnails[cid] = True  # the collection file is rewritten at flush: the item made it dirty
+        self._thumbnails[cid] = item_id  # the collection file is rewritten at flush: the item made it dirty
 
     def _thumbnail(self, cid: str) -> dict[str, Any] | None:
         """The collection's thumbnail asset, while the item that lent it still has the file."""
         value = self.index.get_meta(f"thumbnail:{cid}")
         if value is None:
             return None
-        asset: dict[str, Any] = json.loads(value)
+        stored = json.loads(value)
+        # an index written before the lender's id was kept beside the asset holds the asset alone
+        asset: dict[str, Any] = stored.get("asset", stored)
         if not (self.root / cid / asset["href"]).is_file():  # that item was rewritten without it
             self.index.delete_meta(f"thumbnail:{cid}")
             self._thumbnails.pop(cid, None)  # the next item with a thumbnail lends its own

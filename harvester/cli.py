@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     serve.set_defaults(handler=_serve)
+    serve.add_argument("--api", action="store_true",
+                       help="also answer STAC API requests (collections, item search with CQL2 filter) at the root")
+    _add_export(sub)
 
     run = sub.add_parser("run", help="harvest every source of a config file into its catalog",
                          description="Harvest every source a TOML config file declares into the catalog it "
@@ -108,6 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--source", default=None, help="only this source")
     status.set_defaults(handler=_status)
     return parser
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    export = sub.add_parser("export", help="export a catalog's items to another format",
+                            description="Export the items of a harvested catalog to another format.")
+    formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    geoparquet = formats.add_parser(
+        "geoparquet", help="all items as one stac-geoparquet file",
+        description="Write every item of the catalog (or of one collection) to one stac-geoparquet file, for "
+                    "DuckDB, geopandas and stac-geoparquet readers. When OUT is an earlier export of the same "
+                    "catalog, only new or changed items are read; relative hrefs are rewritten relative to OUT.")
+    geoparquet.add_argument("dir", type=Path, help="catalog folder")
+    geoparquet.add_argument("out", type=Path, help="the .parquet file to write")
+    geoparquet.add_argument("--collection", default=None, help="only this collection's items")
+    geoparquet.set_defaults(handler=_export_geoparquet)
+
+
+def _export_geoparquet(args: argparse.Namespace) -> int:
+    from catalogs.geoparquet import export_geoparquet
+
+    _catalog_folder(args.dir)
+    result = export_geoparquet(args.dir, args.out, collection=args.collection)
+    state = "written" if result.written else "unchanged"
+    print(f"{result.path}: {result.items} item(s), {state} ({result.read} item file(s) read, {result.kept} row(s) "
+          f"kept from the previous export)")
+    return EXIT_OK
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
@@ -465,9 +494,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from harvester.serve import browser_link, make_server, root_document, server_url
 
-    with make_server(args.dir, args.host, args.port) as server:
+    with make_server(args.dir, args.host, args.port, api=args.api) as server:
         url = server_url(server)
         print(f"serving {args.dir} at {url} (Ctrl-C to stop)", flush=True)
+        if args.api:
+            print(f"STAC API: {url} (pystac_client.Client.open({url!r}))", flush=True)
         root = root_document(args.dir)
         if root:
             print(f"STAC Browser: {browser_link(url, root)}", flush=True)
@@ -509,6 +540,8 @@ def _setup_logging(level: int) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # stac-geoparquet logs its memory use at INFO on every call
+    logging.getLogger("stac_geoparquet").setLevel(logging.WARNING)
 
 
 def _version() -> str:

@@ -216,8 +216,11 @@ class CatalogServer(ThreadedWSGIServer):
         log.error("error while serving %s", client_address, exc_info=True)
 
 
-def make_server(directory: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> CatalogServer:
+def make_server(directory: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+                api: bool = False) -> CatalogServer:
     """A threaded HTTP server for ``directory``, bound but not yet serving (call ``serve_forever``).
+
+    ``api``: also answer the STAC API at the root (`harvester.stacapi`; it builds its index first).
 
     ``port=0`` picks a free port; the real one is ``server.server_address[1]``. Raises `CatalogFormatError`
     when ``directory`` is not a folder and `ServeError` when it cannot listen on ``host:port``.
@@ -226,9 +229,14 @@ def make_server(directory: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     if not directory.is_dir():
         problem = "no such folder" if not directory.exists() else "not a folder"
         raise CatalogFormatError(f"{directory}: {problem}, nothing to serve")
+    app: Callable[..., Iterable[bytes]] = CatalogApp(directory)
+    if api:
+        from harvester.stacapi import StacApi  # DuckDB and pyarrow: loaded only for the API
+
+        app = StacApi(directory, app)
     listener = _listen(host, port)
     try:
-        return CatalogServer(host, listener.getsockname()[1], CatalogApp(directory), _RequestHandler,
+        return CatalogServer(host, listener.getsockname()[1], app, _RequestHandler,
                              fd=listener.fileno())
     finally:
         listener.close()  # the server listens on its own duplicate of the descriptor

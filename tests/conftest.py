@@ -50,3 +50,24 @@ def s3_server(_s3_server: LoopbackS3, monkeypatch: pytest.MonkeyPatch, tmp_path:
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
         monkeypatch.delenv(key, raising=False)
     return _s3_server
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo catalog (every provider simulator harvested), built once per test process. Read it only:
+    a test that changes a catalog copies it first (`demo_copy`)."""
+    from harvester.demo import run_demo
+
+    result = run_demo(tmp_path_factory.mktemp("demo-catalog") / "demo")
+    assert result.report.ok and not result.summary.failures, result.report.format()
+    return result.root
+
+
+@pytest.fixture
+def demo_copy(demo: Path, tmp_path: Path) -> Path:
+    """A copy of the demo catalog of this test's own, with its index, to change."""
+    import shutil
+
+    target = tmp_path / "demo"
+    shutil.copytree(demo, target, symlinks=True)
+    return target

@@ -101,7 +101,8 @@ def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: 
     return [ItemDraft(
         id=product.name,
         collection=collection_id(job_type),
-        datetime=scenes.reference.start if single_time or scenes.secondary is None else None,
+        # a pair also has one datetime, its reference scene's: STAC Browser shows "Time of Data: n/a" otherwise
+        datetime=scenes.reference.start,
         start_datetime=None if single_time else start,
         end_datetime=None if single_time else end,
         properties=properties,

@@ -425,6 +425,33 @@ def test_a_collection_shows_the_thumbnail_of_its_first_item_that_has_one(tmp_pat
     assert validate_catalog(root).ok
 
 
+def test_the_collection_thumbnail_is_the_smallest_ids_whatever_order_items_come_in(tmp_path: Path) -> None:
+    # workers finish in any order: the same items must give the same collection file
+    staging = tmp_path / "staging"
+    names = ["b-item", "c-item", "a-item"]
+    files = []
+    for order in (names, names[::-1]):
+        root = tmp_path / "-".join(order)
+        with CatalogStore(root) as store:
+            store.ensure_collection(spec())
+            for name in order:
+                store.add(with_thumbnail(point_item(name, 1, 2, utc(2020, 1, 2)), staging), assets="copy")
+        files.append((root / "points" / "collection.json").read_bytes())
+        assert read(root / "points" / "collection.json")["assets"]["thumbnail"]["href"] == "./a-item/a-item_thumb.png"
+    assert files[0] == files[1]
+
+
+def test_a_thumbnail_under_another_key_is_found_by_its_role(tmp_path: Path) -> None:
+    root, staging = tmp_path / "cat", tmp_path / "staging"
+    item = with_thumbnail(point_item("pair", 1, 2, utc(2020, 1, 2)), staging)
+    item.assets["unw_phase-thumbnail"] = item.assets.pop("thumbnail")
+    with CatalogStore(root) as store:
+        store.ensure_collection(spec())
+        store.add(item)
+    assert read(root / "points" / "collection.json")["assets"] == {"thumbnail": {
+        "href": "./pair/pair_thumb.png", "type": "image/png", "roles": ["thumbnail"], "title": "Thumbnail of pair"}}
+
+
 def test_a_collection_without_local_thumbnails_has_no_assets(tmp_path: Path) -> None:
     root = tmp_path / "cat"
     with CatalogStore(root) as store:

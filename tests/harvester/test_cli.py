@@ -175,7 +175,8 @@ def test_validate_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["validate"], ["serve"], ["simulate"], ["run"], ["status"],
-                                     ["submit"], ["fetch"], ["search"]])
+                                     ["submit"], ["fetch"], ["search"], ["export"],
+                                     ["export", "geoparquet"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = harvester(*command, "--help")
     assert result.returncode == 0 and "usage: harvester" in result.stdout

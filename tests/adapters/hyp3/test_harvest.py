@@ -132,6 +132,8 @@ def test_insar_items(mixed: Any) -> None:
     assert {"amp", "corr", "unw_phase", "water_mask", "parameters", "readme"} <= set(insar.assets)
     assert insar.assets["unw_phase"].roles == ["data"] and insar.assets["water_mask"].roles[0] == "metadata"
     assert insar.properties["start_datetime"] < insar.properties["end_datetime"]
+    # a pair's datetime is its reference scene's (STAC Browser shows "Time of Data: n/a" for none)
+    assert insar.properties["datetime"] == insar.properties["hyp3:reference_datetime"]
     assert insar.properties["sar:product_type"] == "INTERFEROGRAM"
     unw = insar.assets["unw_phase"].extra_fields
     assert unw["bands"][0]["unit"] == "rad" and "unit" not in unw  # the adapter's unit, on the band

@@ -1,0 +1,188 @@
+"""STAC Browser 4 on the demo catalog, in a real browser: the root, every collection and one item of each.
+
+For each page: the titles, the item counts, every thumbnail loaded (natural width > 0), the asset list, the
+COG drawn on the item map (by range requests to our server), no request to our server failed and no console
+error came from our catalog. Requests anywhere but loopback (the basemap tiles) are aborted and ignored.
+Screenshots: ``<screenshots>/<page>.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+import rasterio
+from playwright.sync_api import ConsoleMessage, Page, Request, Response, sync_playwright
+
+from catalogs.stac import COG
+from tests.demo_items import collections_of
+
+LOAD_TIMEOUT_MS = 60_000
+
+
+@dataclass
+class Traffic:
+    """What the page asked of our server, and what went wrong."""
+
+    ours: str
+    responses: list[Response] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def on_response(self, response: Response) -> None:
+        if response.url.startswith(self.ours):
+            self.responses.append(response)
+            if response.status >= 400:
+                self.failed.append(f"{response.status} {response.url}")
+
+    def on_failed(self, request: Request) -> None:
+        if request.url.startswith(self.ours):
+            self.failed.append(f"{request.failure} {request.url}")
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        where = message.location.get("url", "")
+        # an aborted basemap tile logs "Failed to load resource" at the tile's URL: not ours
+        if where and not where.startswith(self.ours) and "Failed to load resource" in message.text:
+            return
+        if self.ours in message.text or where.startswith(self.ours) or "Failed to load resource" not in message.text:
+            self.errors.append(f"{message.text} ({where})")
+
+
+def _loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium,
+            # no name resolves: nothing leaves the machine even if a request slipped past the route below
+            args=["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, served_demo: str) -> Iterator[tuple[Page, Traffic]]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    context.route("**/*", lambda route: route.continue_() if _loopback(route.request.url) else route.abort())
+    page = context.new_page()
+    traffic = Traffic(served_demo)
+    page.on("response", traffic.on_response)
+    page.on("requestfailed", traffic.on_failed)
+    page.on("console", traffic.on_console)
+    try:
+        yield page, traffic
+    finally:
+        context.close()
+
+
+def browse(page: Page, stac_browser: str, served: str, path: str) -> None:
+    """Open ``path`` of the served catalog in STAC Browser (its /external/ route) and wait until it shows."""
+    page.goto(f"{stac_browser}/external/http:/{served.removeprefix('http://')}{path}")
+    page.wait_for_selector("h1", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=LOAD_TIMEOUT_MS)
+
+
+def check_page(page: Page, traffic: Traffic, screenshots: Path, name: str) -> None:
+    """What every page must show: each image from our server loaded, no failed request, no console error."""
+    page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+    images = page.eval_on_selector_all("img", "els => els.map(e => [e.currentSrc || e.src, e.naturalWidth])")
+    ours = [(src, width) for src, width in images if src.startswith(traffic.ours)]
+    assert all(width > 0 for _, width in ours), [src for src, width in ours if not width]
+    assert traffic.failed == [], traffic.failed
+    assert traffic.errors == [], traffic.errors
+
+
+def heading(page: Page) -> str:
+    return page.locator("h1").first.inner_text().strip()
+
+
+def count_after(page: Page, label: str) -> int:
+    """The count STAC Browser shows beside a list's heading ("Items 3")."""
+    match = re.search(rf"^{label}\s*(\d+)\s*$", page.locator("body").inner_text(), re.MULTILINE)
+    assert match, f"no {label} count on the page"
+    return int(match.group(1))
+
+
+def test_the_root_shows_every_collection_with_its_thumbnail(page: tuple[Page, Traffic], stac_browser: str,
+                                                             served_demo: str, demo: Path, screenshots: Path) -> None:
+    p, traffic = page
+    browse(p, stac_browser, served_demo, "/catalog.json")
+    root = json.loads((demo / "catalog.json").read_text())
+    assert heading(p) == root["title"]
+    collections = {cid: json.loads((demo / cid / "collection.json").read_text()) for cid in collections_of(demo)}
+    assert count_after(p, "Catalogs") == len(collections)
+    text = p.locator("body").inner_text()
+    for collection in collections.values():
+        assert collection["title"] in text
+    cards_with_images = p.eval_on_selector_all("img", "els => els.map(e => e.currentSrc || e.src)")
+    thumbnails = {f"{served_demo}{cid}/{c['assets']['thumbnail']['href'].removeprefix('./')}"
+                  for cid, c in collections.items() if "thumbnail" in c.get("assets", {})}
+    assert thumbnails and thumbnails <= set(cards_with_images)
+    check_page(p, traffic, screenshots, "root")
+
+
+def shown_cog(page: Page, traffic: Traffic, item: dict[str, Any], item_folder: str) -> str | None:
+    """The URL of the COG STAC Browser says it shows on the item's map ("shown" badge), once it has read it
+    from our server by range requests (206) and drawn something (the map's centre is not one flat colour);
+    None until then."""
+    titles = page.locator(".card.asset:has(.badge.shown) .title").all_inner_texts()
+    hrefs = [a["href"] for a in item["assets"].values() if a.get("title") in titles and a.get("type") == COG]
+    if not hrefs:
+        return None
+    url = item_folder + hrefs[0].removeprefix("./")
+    if not any(r.url == url and r.status == 206 and r.request.headers.get("range") for r in traffic.responses):
+        return None
+    shot = page.locator(".ol-viewport").first.screenshot()
+    with rasterio.MemoryFile(shot) as memory, memory.open() as png:
+        pixels = png.read()[:3]
+    height, width = pixels.shape[1:]
+    centre = pixels[:, height * 2 // 5:height * 3 // 5, width * 2 // 5:width * 3 // 5].reshape(3, -1).T
+    return url if len(np.unique(centre, axis=0)) > 1 else None
+
+
+def test_each_collection_and_one_item_of_each(page: tuple[Page, Traffic], stac_browser: str, served_demo: str,
+                                              demo: Path, screenshots: Path) -> None:
+    p, traffic = page
+    for cid in sorted(collections_of(demo)):
+        collection = json.loads((demo / cid / "collection.json").read_text())
+        item_ids = sorted(link["href"].split("/")[1] for link in collection["links"] if link["rel"] == "item")
+        traffic.responses.clear()
+        browse(p, stac_browser, served_demo, f"/{cid}/collection.json")
+        assert heading(p) == collection["title"], cid
+        assert count_after(p, "Items?") == len(item_ids), cid  # "Item 1", "Items 3"
+        text = p.locator("body").inner_text()
+        shown = [i for i in item_ids if i in text]
+        assert shown == item_ids[:len(shown)] and shown, cid  # the first page of items, in order
+        check_page(p, traffic, screenshots, cid)
+
+        item_id = item_ids[0]
+        item = json.loads((demo / cid / item_id / f"{item_id}.json").read_text())
+        traffic.responses.clear()
+        browse(p, stac_browser, served_demo, f"/{cid}/{item_id}/{item_id}.json")
+        assert heading(p) == item["properties"].get("title", item_id), item_id
+        assets = p.locator("#assets, .assets").first.inner_text() if p.locator("#assets, .assets").count() else \
+            p.locator("body").inner_text()
+        listed = [a for a in item["assets"].values() if not {"thumbnail", "overview"} & set(a.get("roles", []))]
+        for asset in listed:
+            assert asset.get("title", "") in assets, (item_id, asset.get("title"))
+        if any(a.get("type") == COG and "data" in a.get("roles", []) for a in item["assets"].values()):
+            folder = f"{served_demo}{cid}/{item_id}/"
+            for _ in range(60):
+                if shown_cog(p, traffic, item, folder):
+                    break
+                p.wait_for_timeout(500)
+            assert shown_cog(p, traffic, item, folder), f"{item_id}: no COG drawn on the map"
+        check_page(p, traffic, screenshots, f"{cid}--item")

@@ -1,0 +1,34 @@
+"""What a user sees of each collection of the demo in STAC Browser, checked on the JSON: a thumbnail on every
+collection whose items have rasters, a datetime on every item (items with start and end too: STAC Browser shows
+"Time of Data: n/a" without one), a media type and a title on every asset, titles that tell assets apart."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from catalogs.stac import COG
+from tests.demo_items import catalog_items, collections_of
+
+
+def test_each_collection_with_rasters_shows_a_thumbnail_of_one_of_its_items(demo: Path) -> None:
+    items = catalog_items(demo)
+    for cid in sorted(collections_of(demo)):
+        own = [item for item in items.values() if item["collection"] == cid]
+        if not any(a.get("type") == COG for item in own for a in item["assets"].values()):
+            continue
+        collection = json.loads((demo / cid / "collection.json").read_text())
+        thumbnail = collection.get("assets", {}).get("thumbnail")
+        assert thumbnail and thumbnail["roles"] == ["thumbnail"], cid
+        assert (demo / cid / thumbnail["href"]).is_file(), cid
+
+
+def test_every_item_has_a_datetime_and_every_asset_a_media_type_and_its_own_title(demo: Path) -> None:
+    for item_id, item in catalog_items(demo).items():
+        assert item["properties"]["datetime"], item_id
+        assets = item["assets"]
+        assert [k for k, a in assets.items() if not a.get("type")] == [], item_id
+        assert [k for k, a in assets.items() if not a.get("title")] == [], item_id
+        titles = Counter(a["title"] for a in assets.values())
+        assert [t for t, n in titles.items() if n > 1] == [], item_id
