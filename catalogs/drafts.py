@@ -46,7 +46,8 @@ class AssetDraft:
 class ItemDraft:
     """What an adapter knows about one item.
 
-    Give either ``datetime`` or both ``start_datetime`` and ``end_datetime`` (or all three).
+    Give either ``datetime`` or both ``start_datetime`` and ``end_datetime`` (or all three); an item given
+    only the range has its start as its ``datetime``.
     ``geometry`` is required only when no asset is a georeferenced raster (tables, points); when given
     with rasters it wins over the raster footprint. ``footprint_asset`` names the raster whose footprint,
     grid and thumbnail represent the item (default: the first ``data`` raster).

@@ -111,7 +111,32 @@ def export_geoparquet(root: Path, out: Path, *, collection: str | None = None,
 def read_items(path: Path) -> list[dict[str, Any]]:
     """The items of a file `export_geoparquet` wrote, as the JSON dicts they were (hrefs as in the file)."""
     table = pq.read_table(path)
-    return [restore_item(item) for item in sgp.stac_table_to_items(table)]
+    items: list[dict[str, Any] | None] = [None] * table.num_rows
+    for rows, part in _parts_sgp_can_read(table):
+        for row, item in zip(rows, sgp.stac_table_to_items(part), strict=True):
+            items[row] = restore_item(item)
+    return [item for item in items if item is not None]
+
+
+def _parts_sgp_can_read(table: pa.Table) -> Iterator[tuple[list[int], pa.Table]]:
+    """``table`` in parts stac-geoparquet can turn back into items, with the rows each part holds.
+
+    stac-geoparquet decodes the ``proj:geometry`` column (a property, stored flat) on every row once the
+    column exists, and fails on a row whose item had none (Sentinel Hub's items have it, the others do
+    not): those rows are read without the column.
+    """
+    import pyarrow.compute as pc
+
+    if "proj:geometry" not in table.column_names:
+        yield list(range(table.num_rows)), table
+        return
+    missing = pc.is_null(table.column("proj:geometry"))
+    with_it = pc.indices_nonzero(pc.invert(missing)).to_pylist()
+    without = pc.indices_nonzero(missing).to_pylist()
+    if with_it:
+        yield with_it, table.take(with_it)
+    if without:
+        yield without, table.take(without).drop_columns(["proj:geometry"])
 
 
 def restore_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -245,10 +270,22 @@ def _collections(root: Path, ids: set[str]) -> dict[str, Any]:
     return collections
 
 
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with extension-typed columns as their storage: whether pyarrow reads a WKB geometry as
+    ``geoarrow.wkb`` or as binary depends on whether geoarrow-pyarrow was imported (it registers the type),
+    and rows kept from the previous export must concatenate with new ones either way."""
+    for index, field in enumerate(table.schema):
+        if isinstance(field.type, pa.ExtensionType):
+            column = pa.chunked_array([chunk.storage for chunk in table.column(index).chunks], field.type.storage_type)
+            table = table.set_column(index, pa.field(field.name, field.type.storage_type, field.nullable,
+                                                     field.metadata), column)
+    return table
+
+
 def _write(out: Path, tables: list[pa.Table], metadata: dict[str, Any], collections: dict[str, Any]) -> None:
     if tables:
         try:
-            table = pa.concat_tables(tables, promote_options="permissive")
+            table = pa.concat_tables([_plain(t) for t in tables], promote_options="permissive")
         except pa.ArrowException as exc:
             raise CatalogError(f"{out}: the new items do not fit the earlier export's columns ({exc}); "
                                "delete it to export anew") from exc

@@ -91,7 +91,9 @@ def build(draft: ItemDraft, *, workdir: Path | None = None) -> pystac.Item:
         id=draft.id,
         geometry=geometry,
         bbox=bbox,
-        datetime=_utc(draft.datetime),
+        # An item with only a range still gets a nominal time, its start: STAC Browser shows a null datetime
+        # as "Time of Data: n/a" beside the range, and stackstac/odc-stac need one to place it on a time axis.
+        datetime=_utc(draft.datetime or draft.start_datetime),
         start_datetime=_utc(draft.start_datetime),
         end_datetime=_utc(draft.end_datetime),
         properties=properties,

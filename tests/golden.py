@@ -2,8 +2,10 @@
 shows in review.
 
 For each collection of the demo: ``examples/<collection>/collection.json`` and the item with the smallest id,
-``examples/<collection>/<item-id>.json``, byte for byte as the demo writes them. `differences` compares a demo
-catalog with them, ignoring the fields that say when something was harvested (`HARVEST_TIMES`).
+``examples/<collection>/<item-id>.json``, byte for byte as the demo writes them but for the simulators'
+loopback ports, which change with every run (`LOOPBACK` becomes ``http://127.0.0.1:PORT``). `differences`
+compares a demo catalog with them, ignoring the fields that say when something was harvested
+(`HARVEST_TIMES`).
 
 Regenerate them after an intended change of the output: ``python3 dev.py golden`` (it runs the demo into a
 temporary folder and rewrites ``examples/``).
@@ -12,6 +14,7 @@ temporary folder and rewrites ``examples/``).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -21,6 +24,12 @@ from typing import Any
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: fields whose value is the time of a harvest, not a property of the product
 HARVEST_TIMES = frozenset({"created", "updated"})
+#: a simulator's address in what the demo wrote (a search's `via` links)
+LOOPBACK = re.compile(rb"http://127\.0\.0\.1:\d+")
+
+
+def _fixed_ports(data: bytes) -> bytes:
+    return LOOPBACK.sub(b"http://127.0.0.1:PORT", data)
 
 
 def golden_files(catalog: Path) -> dict[str, bytes]:
@@ -32,10 +41,10 @@ def golden_files(catalog: Path) -> dict[str, bytes]:
             continue
         folder = (catalog / link["href"]).parent
         cid = folder.name
-        files[f"{cid}/collection.json"] = (folder / "collection.json").read_bytes()
+        files[f"{cid}/collection.json"] = _fixed_ports((folder / "collection.json").read_bytes())
         items = sorted(p for p in folder.glob("*/*.json") if p.stem == p.parent.name)
         if items:
-            files[f"{cid}/{items[0].name}"] = items[0].read_bytes()
+            files[f"{cid}/{items[0].name}"] = _fixed_ports(items[0].read_bytes())
     return files
 
 

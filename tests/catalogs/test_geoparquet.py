@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import geopandas
@@ -43,9 +44,17 @@ def test_every_item_of_each_collection_comes_back_unchanged(demo: Path, exported
 
 
 def test_hrefs_in_the_file_lead_to_the_catalog_files(demo: Path, exported: Path) -> None:
+    """Local assets are reached from the file's folder; remote ones (a search's scenes) are kept as they are."""
+    expected = catalog_items(demo)
+    remote = 0
     for item in read_items(exported):
-        for asset in item["assets"].values():
-            assert (exported.parent / asset["href"]).is_file(), asset["href"]
+        for key, asset in item["assets"].items():
+            if urlsplit(asset["href"]).scheme:
+                assert asset["href"] == expected[item["id"]]["assets"][key]["href"]
+                remote += 1
+            else:
+                assert (exported.parent / asset["href"]).is_file(), asset["href"]
+    assert remote == sum(urlsplit(a["href"]).scheme != "" for i in expected.values() for a in i["assets"].values())
 
 
 def test_the_file_opens_in_geopandas_with_each_items_geometry(demo: Path, exported: Path) -> None:

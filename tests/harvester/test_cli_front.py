@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tests.demo_items import catalog_items
 from tests.harvester.test_cli import harvester
 
 
 def test_export_writes_every_item_then_reads_nothing_the_second_time(demo: Path, tmp_path: Path) -> None:
     out = tmp_path / "items.parquet"
-    count = len(list(demo.glob("*/*/*.json")))
+    count = len(catalog_items(demo))
     result = harvester("export", "geoparquet", str(demo), str(out))
     assert (result.returncode, result.stdout) == (
         0, f"{out}: {count} item(s), written ({count} item file(s) read, 0 row(s) kept from the previous export)\n")
@@ -28,7 +29,7 @@ def test_export_of_one_collection(demo: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     ids = pq.read_table(out, columns=["id", "collection"]).to_pydict()
     assert set(ids["collection"]) == {cid}
-    assert sorted(ids["id"]) == sorted(p.parent.name for p in demo.glob(f"{cid}/*/*.json"))
+    assert sorted(ids["id"]) == sorted(i for i, item in catalog_items(demo).items() if item["collection"] == cid)
 
 
 def test_export_of_what_is_not_a_harvested_catalog_exits_2(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_serve_api_prints_where_the_api_is_and_answers_it(demo_copy: Path) -> No
         assert process.stdout.readline() == f"STAC API: {url} (pystac_client.Client.open({url!r}))\n"  # type: ignore[union-attr]
         landing = httpx.get(url, timeout=10).json()
         assert "https://api.stacspec.org/v1.0.0/item-search" in landing["conformsTo"]
-        count = len(list(demo_copy.glob("*/*/*.json")))
+        count = len(catalog_items(demo_copy))
         found = httpx.get(f"{url}search", params={"limit": count}, timeout=30).json()["features"]
         assert len(found) == count
         process.send_signal(signal.SIGINT)
