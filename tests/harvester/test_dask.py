@@ -191,3 +191,17 @@ def test_without_distributed_the_error_names_the_extra(tmp_path: Path, monkeypat
         parse_config(raw, base_dir=tmp_path, env={}, origin="cfg")
     assert str(caught.value) == ("cfg: run.executor = \"dask\" needs Dask distributed, an optional extra: "
                                  "pip install 'stac-harvester[dask]'")
+
+
+def test_the_work_folder_may_be_elsewhere_than_the_catalog(fake_server: FakeServer, tmp_path: Path) -> None:
+    """``[run] work_dir``: downloads and work files in a folder a cluster's workers share, not the catalog's."""
+    root, shared = tmp_path / "cat", tmp_path / "shared"
+    summary = pipeline.run(fake_config(root, fake_server.url, ["alpha"], work_dir=str(shared), keep_downloads=True))
+
+    assert summary.ok, summary.failures
+    alpha = job_ids(fake_server)["alpha"]
+    assert sorted(p.name for p in (shared / "downloads" / "fake" / alpha).iterdir()) == [
+        "ALPHA.README.txt", "ALPHA_VV.tif", "ALPHA_mask.tif"]
+    assert not (root / ".harvest" / "downloads").exists() and not (root / ".harvest" / "work").exists()
+    assert item_ids(root) == {"ALPHA"}
+    assert (root / "fake-backscatter" / "ALPHA" / "ALPHA_VV.tif").is_file()  # moved from the work folder
