@@ -12,6 +12,10 @@ the pool takes no more work. `WorkPool` then
   lost worker costs in retries.
 
 The executor is any `concurrent.futures.Executor`; only `lost_worker` knows how one reports a dead worker.
+An executor that retries a dead worker's tasks itself (Dask distributed) is given without a factory: its
+verdict on a task it gave up on (`KilledWorker`, see `killed_workers`) becomes that task's `WorkerLostError`.
+A task the executor could not send to a worker (an argument that does not pickle) fails with a
+`TaskNotSentError` naming the function and the argument (`not_sent`).
 Every task runs through `harvester.work.run_task`, so whatever it raises comes back as an error that
 pickles, and its result comes with the seconds it took. `WorkPool` is driven from one thread (the
 pipeline's main thread): `submit` returns a future that `settle` completes once the task is done for good.

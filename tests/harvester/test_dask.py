@@ -153,15 +153,10 @@ def test_the_cli_runs_on_a_cluster_and_prints_its_dashboard(fake_server: FakeSer
 def test_an_unreachable_scheduler_is_a_configuration_error(fake_server: FakeServer, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
-    dask.config.refresh()
     monkeypatch.chdir(tmp_path)
     config = fakeprovider.write_config(tmp_path / "harvest.toml", "cat", fake_server.url, ["alpha"])
-    try:
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # nothing listens on port 9
         code = main(["run", str(config), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"])
-    finally:
-        monkeypatch.delenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT")
-        dask.config.refresh()
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: run.scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:9 (")

@@ -302,3 +302,20 @@ def test_a_publish_killed_midway_leaves_a_valid_catalog_and_the_next_completes_i
     with mirror(TARGET) as folder:
         report = validate_catalog(folder)
         assert report.ok and {obj.id for obj in report.objects if obj.kind == "Item"} == new_items
+
+
+@pytest.mark.parametrize(("publish_table", "expected"), [
+    ({"url": "http://bucket/x"}, "cfg: publish.url 'http://bucket/x' is not an s3://bucket/prefix URL"),
+    ({"url": TARGET, "base_url": "bucket.example"},
+     "cfg: publish.base_url must be an absolute http(s) URL such as https://host/path, not 'bucket.example'"),
+    ({"url": TARGET, "acl": "public"}, "cfg: unknown key 'publish.acl' (known here: base_url, url)"),
+    ({}, "cfg: publish.url is required"),
+])
+def test_the_publish_table_is_checked(tmp_path: Path, publish_table: dict[str, str], expected: str) -> None:
+    from harvester.config import ConfigError, parse_config
+
+    raw = {"catalog": {"path": str(tmp_path / "cat")}, "publish": publish_table,
+           "sources": [{"provider": "hyp3", "name": "x", "job_ids": ["a"]}]}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, base_dir=tmp_path, env={}, origin="cfg")
+    assert str(caught.value) == expected
