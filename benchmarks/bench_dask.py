@@ -105,7 +105,10 @@ def main(argv: list[str]) -> int:
         for index in range(args.rounds):
             for name in names if index % 2 == 0 else reversed(names):
                 executor, limit = executors[name]
-                best[name] = min(best[name], run_all(executor, jobs[name], args.threads, limit))
+                seconds = run_all(executor, jobs[name], args.threads, limit)
+                best[name] = min(best[name], seconds)
+                print(f"  round {index + 1}: {name:<9} {seconds:7.2f} s  (load average {os.getloadavg()[0]:.1f})",
+                      flush=True)
         for name in names:
             ok, errors, _ = validate_cog(jobs[name][-1][1])
             assert ok, f"{name}: the output is not a valid COG: {errors}"

@@ -8,7 +8,7 @@ is published to moto's S3 server on loopback (`adapters.s3sim.LoopbackS3`, in th
 ordered steps), against the floor: the same files uploaded to another empty prefix by s3transfer's
 transfer manager (boto3's bulk upload) with the same concurrency and client, and nothing else. Rounds
 alternate the order; best of R. Then, for information: a re-publish with nothing changed, and a publish
-after 1% new items. Target (issue #15): publish <= 1.5x the floor.
+after 1% of the items changed. Target (issue #15): publish <= 1.5x the floor.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def main(argv: list[str]) -> int:
     try:
         root = work / "catalog"
         start = time.perf_counter()
-        items = make_items(args.items + args.items // 100)
-        write_catalog(root, items[:args.items])
+        items = make_items(args.items)
+        write_catalog(root, items)
         files = [p for p in root.rglob("*") if p.is_file() and ".harvest" not in p.parts]
         mb = sum(p.stat().st_size for p in files) / 1e6
         print(f"catalog: {args.items:,} items, {len(files):,} files, {mb:.1f} MB "
@@ -90,7 +90,11 @@ def main(argv: list[str]) -> int:
                     best[name] = min(best[name], seconds)
                     print(f"  round {index + 1}: {name:<8} {seconds:7.2f} s")
             again = ours(client, root, "publish-0", args.concurrency)
-            write_catalog(root, items[args.items:])  # 1% more items
+            # 1% of the items changed (new ones would pass 10,000 in the collection: every item relinked)
+            changed = items[:args.items // 100]
+            for item in changed:
+                item.properties["bench:revision"] = 2
+            write_catalog(root, changed)
             more = ours(client, root, "publish-0", args.concurrency)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -99,7 +103,7 @@ def main(argv: list[str]) -> int:
     print(f"best of {args.rounds}: publish {best['publish']:.2f} s ({len(files) / best['publish']:,.0f} files/s), "
           f"bulk upload {best['floor']:.2f} s ({len(files) / best['floor']:,.0f} files/s)")
     print(f"publish / bulk upload time {ratio:.2f}  (target <= {TARGET})  {'PASS' if ratio <= TARGET else 'FAIL'}")
-    print(f"re-publish, nothing changed: {again:.2f} s; after {args.items // 100:,} new items: {more:.2f} s "
+    print(f"re-publish, nothing changed: {again:.2f} s; after {args.items // 100:,} changed items: {more:.2f} s "
           "(for information)")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0 if ratio <= TARGET else 1
