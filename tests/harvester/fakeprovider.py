@@ -349,8 +349,9 @@ def stall_files(workdir: Path) -> tuple[Path, Path]:
     return workdir.with_name(workdir.name + ".pid"), workdir.with_name(workdir.name + ".attempts")
 
 
-def misbehave(kind: str, job_id: str, workdir: Path) -> None:
-    if kind == "stall":
+def misbehave(kind: str, job_id: str, workdir: Path | None = None) -> None:
+    if kind == "stall":  # needs the work folder
+        assert workdir is not None, "a stalling task needs its work folder"
         marker, attempts = stall_files(Path(workdir))
         marker.parent.mkdir(parents=True, exist_ok=True)
         with open(attempts, "a") as fh:
