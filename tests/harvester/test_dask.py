@@ -9,7 +9,9 @@ arguments do not pickle fails with a message naming the adapter (as it does with
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -27,7 +29,9 @@ from harvester import pipeline
 from harvester.cli import main
 from harvester.config import ConfigError, RunOptions, parse_config
 from harvester.demo import run_demo
+from harvester.work import WorkerError, run_task
 from tests.harvester import fakeprovider
+from tests.harvester.test_pool import raise_holding_a_lock
 from tests.harvester.conftest import FakeServer, fake_config
 
 #: distributed's retries of a task whose worker died: one retry, then KilledWorker (its default is 3)
@@ -53,9 +57,20 @@ def job_ids(server: FakeServer) -> dict[str, str]:
 
 
 def catalog_files(root: Path) -> dict[str, str]:
-    """Every file of a catalog (not .harvest/) and the SHA-256 of its bytes."""
+    """Every file of a catalog but its catalogs and collections (and .harvest/): the SHA-256 of its bytes."""
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".harvest" not in p.parts}
+            for p in sorted(root.rglob("*")) if p.is_file() and ".harvest" not in p.parts
+            and p.name not in ("catalog.json", "collection.json")}
+
+
+def parents(root: Path) -> dict[str, str]:
+    """The catalog and collection files of a catalog, with the SHA-256 of their bytes."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*.json")) if p.name in ("catalog.json", "collection.json")}
+
+
+def links(path: Path) -> list[tuple[str, str]]:
+    return sorted((link["rel"], link["href"]) for link in json.loads(path.read_text())["links"])
 
 
 def on_cluster(server: FakeServer, root: Path, jobs: list[str], cluster: LocalCluster) -> pipeline.Summary:
@@ -72,10 +87,15 @@ def test_the_demo_on_a_local_cluster_gives_the_process_pools_catalog(tmp_path: P
     assert dask_run.report.ok, dask_run.report.format()
     assert dask_run.items == pool.items and sum(pool.items.values()) == len(API_EXAMPLES)
     assert dask_run.summary.conversions == pool.summary.conversions > 0
-    # the same files with the same bytes: item JSON, COGs (so their checksums), thumbnails, collections
+    # the same item files and assets, byte for byte: item JSON, COGs (so their checksums), thumbnails
     files = catalog_files(pool.root)
     assert len(files) > 50
     assert catalog_files(dask_run.root) == files
+    assert set(parents(dask_run.root)) == set(parents(pool.root))
+    # collections link the same items (in the order the items completed, which neither executor fixes; the
+    # thumbnail a collection shows is its first item's)
+    for name in parents(pool.root):
+        assert links(dask_run.root / name) == links(pool.root / name)
 
 
 def test_a_worker_killed_mid_task_costs_only_a_retry(fake_server: FakeServer, tmp_path: Path,
@@ -200,3 +220,30 @@ def test_the_work_folder_may_be_elsewhere_than_the_catalog(fake_server: FakeServ
     assert not (root / ".harvest" / "downloads").exists() and not (root / ".harvest" / "work").exists()
     assert item_ids(root) == {"ALPHA"}
     assert (root / "fake-backscatter" / "ALPHA" / "ALPHA_VV.tif").is_file()  # moved from the work folder
+
+
+def test_an_exception_that_does_not_unpickle_fails_only_its_job_on_a_cluster(fake_server: FakeServer,
+                                                                              tmp_path: Path,
+                                                                              cluster: LocalCluster) -> None:
+    """The same failure, with the same message, as in the process pool (test_worker_failures)."""
+    root = tmp_path / "cat"
+    summary = on_cluster(fake_server, root, ["good-a", "odd:unpicklable", "good-b"], cluster)
+
+    odd = job_ids(fake_server)["odd"]
+    expected = (f"FakeAdapter.translate failed: tests.harvester.fakeprovider.StubbornError: job {odd}: "
+                "the translator tripped over a product it did not expect")
+    assert [(f.job, f.error) for f in summary.failures] == [(odd, expected)]
+    assert item_ids(root) == {"GOOD_A", "GOOD_B"}
+
+
+def test_a_worker_error_pickles_where_distributed_makes_exceptions_pickle_their_context() -> None:
+    """distributed installs tblib's pickling for every exception class (a worker pickles an error's cause,
+    context and traceback too): what `run_task` raises must not carry the original, which may not pickle."""
+    import tblib.pickling_support
+
+    tblib.pickling_support.install(WorkerError)  # as importing distributed does for every class defined then
+    with pytest.raises(WorkerError) as caught:
+        run_task(raise_holding_a_lock)
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert str(copy) == "raise_holding_a_lock failed: RuntimeError: holds a lock"
+    assert (copy.__cause__, copy.__context__) == (None, None)
