@@ -319,3 +319,18 @@ def test_the_publish_table_is_checked(tmp_path: Path, publish_table: dict[str, s
     with pytest.raises(ConfigError) as caught:
         parse_config(raw, base_dir=tmp_path, env={}, origin="cfg")
     assert str(caught.value) == expected
+
+
+def test_a_run_whose_publish_fails_reports_it_and_keeps_its_catalog(s3_server: LoopbackS3, fake_server: FakeServer,
+                                                                    tmp_path: Path) -> None:
+    from harvester.config import PublishConfig
+
+    config = fake_config(tmp_path / "cat", fake_server.url, ["alpha"])
+    config.publish = PublishConfig("s3://no-such-bucket/pub")
+    summary = pipeline.run(config)
+
+    assert summary.published is None and summary.jobs_harvested == 1
+    assert [(f.source, f.error) for f in summary.failures] == [
+        ("publish", "publishing to s3://no-such-bucket/pub failed: uploading s3://no-such-bucket/pub/"
+                    f"{COLLECTION}/ALPHA/ALPHA.README.txt: NoSuchBucket The specified bucket does not exist")]
+    assert validate_catalog(tmp_path / "cat").ok
