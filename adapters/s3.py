@@ -1,4 +1,4 @@
-"""S3-compatible object storage, through boto3: locations, a client, listing and downloads.
+"""S3-compatible object storage, through boto3: locations, a client, listing, downloads and bulk uploads.
 
 boto3 is the project's one S3 library (the Sentinel Hub adapter reads Async Process outputs with it, and
 catalogs are published with it). It was chosen over obstore because it implements the whole AWS credential
@@ -14,7 +14,7 @@ Errors from botocore become the project's errors, naming the bucket and key and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,6 +113,71 @@ def presigned_url(client: BaseClient, bucket: str, key: str, seconds: int = 3600
 def read_object(client: BaseClient, bucket: str, key: str) -> bytes:
     with s3_errors(f"reading s3://{bucket}/{key}"):
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def write_object(client: BaseClient, bucket: str, key: str, data: bytes, content_type: str) -> None:
+    with s3_errors(f"writing s3://{bucket}/{key}"):
+        client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One object to upload: from a file (``path``) or from memory (``data``)."""
+
+    key: str
+    content_type: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+#: parts of this size and more go multipart (s3transfer's default, 8 MiB)
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+
+
+def upload_all(client: BaseClient, bucket: str, uploads: Iterable[Upload], *, concurrency: int = 16,
+               multipart_threshold: int = MULTIPART_THRESHOLD) -> int:
+    """Upload every one of ``uploads`` concurrently (s3transfer's transfer manager: ``concurrency`` threads,
+    files of ``multipart_threshold`` bytes and more in parallel parts) and wait for all; the bytes sent.
+
+    Raises the translated error of the first upload that failed, once the others have finished.
+    """
+    import io
+
+    from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+    config = TransferConfig(max_concurrency=concurrency, multipart_threshold=multipart_threshold,
+                            multipart_chunksize=multipart_threshold, preferred_transfer_client="classic")
+    futures = []
+    sent = 0
+    with create_transfer_manager(client, config) as manager:
+        for upload in uploads:
+            source: Any = str(upload.path) if upload.path is not None else io.BytesIO(upload.data or b"")
+            extra = {"ContentType": upload.content_type}
+            futures.append((upload, manager.upload(source, bucket, upload.key, extra_args=extra)))
+        for upload, future in futures:
+            with s3_errors(f"uploading s3://{bucket}/{upload.key}"):
+                future.result()
+            sent += future.meta.size or 0
+    return sent
+
+
+def delete_objects(client: BaseClient, bucket: str, keys: Iterable[str]) -> int:
+    """Delete ``keys`` (S3's batch delete, 1000 a request); how many were deleted. A key that is not there
+    counts as deleted (S3 does not tell them apart)."""
+    keys = list(keys)
+    deleted = 0
+    for start in range(0, len(keys), 1000):
+        batch = keys[start:start + 1000]
+        with s3_errors(f"deleting {len(batch)} object(s) in s3://{bucket}"):
+            response = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch],
+                                                                     "Quiet": True})
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise ProviderError(f"deleting s3://{bucket}/{first.get('Key')}: {first.get('Code')} "
+                                f"{first.get('Message', '')}".rstrip() + f" ({len(errors)} object(s) not deleted)")
+        deleted += len(batch)
+    return deleted
 
 
 class s3_errors:  # noqa: N801 - used as a context manager, named like one

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate a static catalog offline",
                               description="Validate every catalog, collection and item against STAC 1.1 core "
                                           "and the extension schemas it declares, without network by default.")
-    validate.add_argument("dir", type=Path, help="catalog folder or root JSON file")
+    validate.add_argument("dir", help="catalog folder or root JSON file, or s3://bucket/prefix (a published catalog)")
     validate.add_argument("--schemas", type=Path, default=None,
                           help="schema folder laid out by URL (default: $HARVESTER_SCHEMA_DIR)")
     validate.add_argument("--allow-network", action="store_true",
@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the simulated products (default 0)")
     simulate.set_defaults(handler=_simulate)
+
+    publish = sub.add_parser("publish", help="upload a catalog to S3-compatible object storage, incrementally",
+                             description="Upload a catalog folder to s3://bucket/prefix: only what changed since "
+                                         "the last publish, in an order that keeps the online copy valid "
+                                         "throughout. S3 through AWS_ENDPOINT_URL and the AWS credential chain.")
+    publish.add_argument("dir", type=Path, help="catalog folder")
+    publish.add_argument("target", help="s3://bucket/prefix")
+    publish.add_argument("--base-url", default=None,
+                         help="URL the published catalog is read at: gives the root an absolute self link")
+    publish.add_argument("--concurrency", type=int, default=16, help="parallel uploads (default 16)")
+    publish.set_defaults(handler=_publish)
 
     status = sub.add_parser("status", help="list the jobs of a catalog and their states",
                             description="List the jobs recorded in a catalog's state database.")
@@ -182,19 +193,25 @@ def _providers_text(prog: str) -> str:
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="worker processes for conversions")
-    parser.add_argument("--executor", choices=("process", "thread", "inline"), default=None,
-                        help="where conversions run (default: process pool)")
+    parser.add_argument("--executor", choices=("process", "thread", "inline", "dask"), default=None,
+                        help="where conversions run (default: process pool; dask: a Dask cluster)")
+    parser.add_argument("--scheduler", default=None,
+                        help="with --executor dask: tcp://host:8786 (a running cluster) or local (the default)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for jobs to finish")
     parser.add_argument("--poll-interval", type=float, default=None, help="first polling interval, seconds")
 
 
 def _apply_run_flags(config: object, args: argparse.Namespace) -> None:
+    from harvester.config import check_scheduler
+
     run = config.run  # type: ignore[attr-defined]
-    for name in ("workers", "executor", "timeout", "poll_interval"):
+    for name in ("workers", "executor", "scheduler", "timeout", "poll_interval"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(run, name, value)
     run.poll_max_interval = max(run.poll_max_interval, run.poll_interval)
+    if args.executor is not None or args.scheduler is not None:
+        check_scheduler(run, "--", "command line")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -209,11 +226,19 @@ def _harvest(config: object, args: argparse.Namespace) -> int:
     from harvester import pipeline
     from harvester.progress import progress_for
 
+    executor = None
+    if config.run.executor == "dask":  # type: ignore[attr-defined]
+        # joined here rather than by the pipeline, to say where its dashboard is before the work starts
+        executor = pipeline.make_executor(config)  # type: ignore[arg-type]
+        print(f"Dask dashboard: {getattr(executor, 'dashboard_link', None) or 'none (the scheduler serves none)'}",
+              flush=True)
     progress = progress_for(quiet=args.quiet > 0)
     try:
-        summary = pipeline.run(config, progress=progress)  # type: ignore[arg-type]
+        summary = pipeline.run(config, progress=progress, executor=executor)  # type: ignore[arg-type]
     finally:
         progress.close()
+        if executor is not None:
+            executor.shutdown()
     root = config.catalog.path  # type: ignore[attr-defined]
     print(f"catalog: {Path(root) / 'catalog.json'}")
     print(f"jobs: {summary.jobs} ({summary.jobs_harvested} harvested now, {summary.jobs_skipped} done before"
@@ -221,6 +246,8 @@ def _harvest(config: object, args: argparse.Namespace) -> int:
     print(f"downloads: {summary.downloads} file(s), {summary.bytes_downloaded / 1e6:.1f} MB; "
           f"conversions: {summary.conversions}; items: {summary.items_written} written, "
           f"{summary.items_untouched} unchanged")
+    if summary.published is not None:
+        print(summary.published)
     for failure in summary.earlier:  # listed, but not failures of this run: they leave the exit code alone
         print(f"earlier: {failure}")
     for warning in summary.warnings:  # harvested, with a caveat: the exit code stays 0
@@ -486,9 +513,27 @@ def _validate(args: argparse.Namespace) -> int:
     from catalogs.validate import validate_catalog
 
     store = SchemaStore(args.schemas, allow_network=args.allow_network)
-    report = validate_catalog(args.dir, store)
+    if args.dir.startswith("s3://"):
+        from harvester.readback import mirror
+
+        with mirror(args.dir) as folder:  # its JSON objects, and placeholders of its assets' listed sizes
+            report = validate_catalog(folder, store)
+    else:
+        report = validate_catalog(Path(args.dir), store)
     print(report.format(limit=args.max_errors).rstrip())
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from harvester.config import ConfigError, check_publish
+    from harvester.publish import publish
+
+    check_publish(args.target, args.base_url, "command line", url_key="the target", base_key="--base-url")
+    _catalog_folder(args.dir)
+    if args.concurrency < 1:
+        raise ConfigError(f"command line: --concurrency must be at least 1, not {args.concurrency}")
+    print(publish(args.dir, args.target, base_url=args.base_url, concurrency=args.concurrency))
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

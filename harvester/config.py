@@ -8,13 +8,20 @@
 
     [run]                             # all optional
     workers = 2                       # size of the process pool for conversions (default: CPU count)
-    executor = "process"              # or "thread", or "inline" (in the main process)
+    executor = "process"              # or "thread", "inline" (in the main process), "dask" (harvester.cluster)
+    scheduler = "tcp://host:8786"     # executor = "dask" only: a running cluster, or "local" (the default)
+    work_dir = "/shared/harvest"      # downloads and work files (default: <catalog>/.harvest); with a cluster,
+                                      # a folder every worker sees at the same path
     downloads = 4                     # concurrent downloads
     poll_interval = 30                # seconds between polls at first (backs off to poll_max_interval)
     poll_max_interval = 300
     timeout = 21600                   # give up waiting for jobs after this many seconds
     keep_downloads = false            # keep the raw downloads under .harvest/downloads
     lock_wait = 5                     # seconds to wait for another run on the same catalog
+
+    [publish]                         # optional: publish the catalog at the end of the run (harvester.publish)
+    url = "s3://bucket/prefix"
+    base_url = "https://bucket.example/prefix"   # optional: an absolute root self link
 
     [[sources]]
     provider = "hyp3"                 # a name from adapters.registry
@@ -65,7 +72,11 @@ class CatalogConfig:
 @dataclass
 class RunOptions:
     workers: int | None = None
-    executor: Literal["process", "thread", "inline"] = "process"
+    executor: Literal["process", "thread", "inline", "dask"] = "process"
+    #: executor = "dask": the scheduler's address (tcp://host:8786), or "local" for a cluster of this machine
+    scheduler: str | None = None
+    #: where downloads and the workers' files go (default: the catalog's .harvest folder)
+    work_dir: Path | None = None
     downloads: int = 4
     poll_interval: float = 30.0
     poll_max_interval: float = 300.0
@@ -77,6 +88,14 @@ class RunOptions:
     def worker_count(self) -> int:
         """The workers of the executor the pipeline makes: as configured, else one per CPU."""
         return self.workers or os.cpu_count() or 1
+
+
+@dataclass
+class PublishConfig:
+    """``[publish]``: where `harvester run` publishes the catalog when it is done."""
+
+    url: str
+    base_url: str | None = None
 
 
 @dataclass
@@ -119,6 +138,7 @@ class Config:
     catalog: CatalogConfig
     run: RunOptions = field(default_factory=RunOptions)
     sources: list[SourceConfig] = field(default_factory=list)
+    publish: PublishConfig | None = None
 
 
 _GENERIC_SOURCE_KEYS = {"provider", "name", "assets"}
@@ -141,7 +161,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
 def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, str] | None = None,
                  origin: str = "config") -> Config:
     env = os.environ if env is None else env
-    _only_keys(raw, {"catalog", "run", "sources"}, "", origin)
+    _only_keys(raw, {"catalog", "run", "sources", "publish"}, "", origin)
     catalog_raw = raw.get("catalog")
     if not isinstance(catalog_raw, Mapping):
         raise ConfigError(f"{origin}: [catalog] is missing (it needs at least path = \"...\")")
@@ -157,7 +177,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, env: Mapping[str, st
     sources = [parse_source(s, f"sources[{i}]", base_dir=base_dir, env=env, origin=origin)
                for i, s in enumerate(sources_raw)]
     _name_sources(sources, origin)
-    return Config(catalog, run, sources)
+    publish = None
+    if "publish" in raw:
+        publish = parse_dataclass(PublishConfig, raw["publish"], "publish", origin=origin, env={})
+        check_publish(publish.url, publish.base_url, origin)
+    return Config(catalog, run, sources, publish)
 
 
 def parse_source(raw: Mapping[str, Any], where: str, *, base_dir: Path, env: Mapping[str, str],
@@ -241,6 +265,50 @@ def _check_run(run: RunOptions, origin: str) -> None:
     for key, ok, want in checks:
         if not ok:
             raise ConfigError(f"{origin}: run.{key} must be {want}, not {getattr(run, key)!r}")
+    check_scheduler(run, "run.", origin)
+
+
+#: what to install for ``executor = "dask"``
+DASK_EXTRA = "pip install 'stac-harvester[dask]'"
+
+
+def check_scheduler(run: RunOptions, prefix: str, origin: str) -> None:
+    """``scheduler`` only with the Dask executor, as ``local`` or an address; Dask distributed installed.
+
+    ``prefix`` is how keys are named (``run.`` in a config file, ``--`` on the command line)."""
+    if run.executor != "dask":
+        if run.scheduler is not None:
+            raise ConfigError(f"{origin}: {prefix}scheduler is for the Dask executor: set {prefix}executor "
+                              f"to \"dask\" too, not {run.executor!r}")
+        return
+    scheduler = run.scheduler or "local"
+    if scheduler != "local":
+        parts = urlsplit(scheduler)
+        try:
+            ok = bool(parts.scheme) and bool(parts.hostname) and parts.port is not None and not parts.path.strip("/")
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"{origin}: {prefix}scheduler must be \"local\" or a scheduler address such as "
+                              f"tcp://host:8786, not {scheduler!r}")
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError(f"{origin}: {prefix}executor = \"dask\" needs Dask distributed, an optional extra: "
+                          f"{DASK_EXTRA}")
+
+
+def check_publish(url: str, base_url: str | None, origin: str, *, url_key: str = "publish.url",
+                  base_key: str = "publish.base_url") -> None:
+    """A publish target must be an ``s3://bucket/prefix``, a base URL an absolute http(s) URL."""
+    from adapters.s3 import BadLocationError, S3Location
+
+    try:
+        S3Location.parse(url, what=url_key)
+    except BadLocationError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    if base_url is not None:
+        check_http_url(base_url, base_key, origin)
 
 
 # -- typed parsing of dataclasses (shared by the config file and the CLI flags)

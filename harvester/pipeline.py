@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     import pystac
 
     from catalogs.store import CatalogStore
+    from harvester.publish import PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class Summary:
     #: (COG conversion) and "build" (item building), summed over the workers; "write" (catalog and index,
     #: in the main thread); "total" (the run's wall time)
     timings: dict[str, float] = field(default_factory=dict)
+    #: what ``[publish]`` did at the end of the run (None: not configured, or it failed)
+    published: PublishResult | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_time(self, stage: str, seconds: float) -> None:
@@ -154,10 +157,26 @@ def run(config: Config, *, client: httpx.Client | None = None, executor: cf.Exec
     one source, job, file or item is recorded and reported in the summary.
     """
     root = Path(config.catalog.path)
-    with StateDB(root, wait=config.run.lock_wait) as state, ExitStack() as stack:
-        harvest = _Harvest(config, state, stack, client=client, executor=executor,
-                           progress=progress or NullProgress())
-        return harvest.run()
+    with StateDB(root, wait=config.run.lock_wait) as state:
+        with ExitStack() as stack:
+            harvest = _Harvest(config, state, stack, client=client, executor=executor,
+                               progress=progress or NullProgress())
+            summary = harvest.run()
+        if config.publish is not None:  # still under the run lock: no other run changes the catalog meanwhile
+            _publish(config, summary)
+        return summary
+
+
+def _publish(config: Config, summary: Summary) -> None:
+    """Publish the catalog as ``[publish]`` says; a failure is the run's (the catalog itself is fine)."""
+    from harvester.publish import publish
+
+    assert config.publish is not None
+    try:
+        summary.published = publish(Path(config.catalog.path), config.publish.url,
+                                    base_url=config.publish.base_url, lock=False)
+    except HarvestError as exc:
+        summary.fail(Failure("publish", f"publishing to {config.publish.url} failed: {exc}"))
 
 
 class _Harvest:
@@ -200,7 +219,11 @@ class _Harvest:
         if self._work is None:
             wake = partial(self._ready.put, None)  # None: "the pool has something to settle"
             if self._executor is not None:  # the caller's (a cluster's, maybe): not sized by this machine
-                self._work = WorkPool(None, executor=self._executor, limit=None, wake=wake)
+                self._work = WorkPool(None, executor=self._executor, limit=_slots(self._executor), wake=wake)
+            elif self.config.run.executor == "dask":  # distributed retries what a lost worker held itself
+                executor = self._make_executor(None)
+                self.stack.callback(executor.shutdown)
+                self._work = WorkPool(None, executor=executor, limit=_slots(executor), wake=wake)
             else:
                 self._work = WorkPool(self._make_executor, limit=2 * self.config.run.worker_count, wake=wake)
             self.stack.callback(self._work.close)
@@ -648,18 +671,28 @@ class _Harvest:
 
     # -- places
     def _download_dir(self, job: _Job) -> Path:
-        return self.root / STATE_DIR / "downloads" / job.source.name / _safe(job.ref.id)
+        return self._base_dir / "downloads" / job.source.name / _safe(job.ref.id)
 
     def _work_dir(self, job: _Job) -> Path:
-        return self.root / STATE_DIR / "work" / job.source.name / _safe(job.ref.id)
+        return self._base_dir / "work" / job.source.name / _safe(job.ref.id)
+
+    @property
+    def _base_dir(self) -> Path:
+        """Where downloads and work files go: ``[run] work_dir`` (a folder a cluster's workers see), else
+        the catalog's state folder."""
+        return Path(self.config.run.work_dir) if self.config.run.work_dir else self.root / STATE_DIR
 
     def _on_download_progress(self, request: DownloadRequest, done: int, total: int | None) -> None:
         self.progress.update_bytes(request.remote.name, done, total)
 
 
-def _make_executor(config: Config, *, workers: int | None = None) -> cf.Executor:
+def make_executor(config: Config, *, workers: int | None = None) -> cf.Executor:
     """The executor ``config`` asks for; ``workers`` overrides its worker count (a one-worker pool of its own
-    is how a task suspected of killing its worker is retried). The only place that makes executors."""
+    is how a task suspected of killing its worker is retried). The only place that makes executors.
+
+    For ``executor = "dask"`` it is a `harvester.cluster.DaskExecutor` (joined or started here; its
+    ``dashboard_link`` says where to watch it): shut it down to close the client and a local cluster.
+    """
     opts = config.run
     if opts.executor == "inline":
         return InlineExecutor()
@@ -667,8 +700,29 @@ def _make_executor(config: Config, *, workers: int | None = None) -> cf.Executor
     if opts.executor == "thread":
         return cf.ThreadPoolExecutor(workers, thread_name_prefix="work")
     adapters = {source.adapter for source in config.sources}
-    preload = [module for adapter in adapters for module in (adapter.__module__, *adapter.worker_modules)]
-    return cf.ProcessPoolExecutor(workers, mp_context=worker_context(sorted(preload)))
+    preload = sorted({module for adapter in adapters for module in (adapter.__module__, *adapter.worker_modules)})
+    if opts.executor == "dask":
+        try:
+            from harvester import cluster
+        except ImportError as exc:
+            from harvester.config import DASK_EXTRA, ConfigError
+
+            raise ConfigError(f"executor \"dask\" needs Dask distributed ({exc}): {DASK_EXTRA}") from exc
+        from harvester.pool import WORKER_PRELOAD
+
+        return cluster.start(opts.scheduler or "local", workers=workers,
+                             preload=list(dict.fromkeys([*WORKER_PRELOAD, *preload])))
+    return cf.ProcessPoolExecutor(workers, mp_context=worker_context(preload))
+
+
+_make_executor = make_executor  # the name the pipeline looks up at each call (tests wrap it)
+
+
+def _slots(executor: cf.Executor) -> int | None:
+    """How many tasks to keep in ``executor`` at a time: a cluster's worker threads (about one task per worker,
+    so a worker that dies takes few innocent tasks with it); ``None``, no limit, when it does not say."""
+    slots = getattr(executor, "slots", None)
+    return slots if isinstance(slots, int) else None
 
 
 class InlineExecutor(cf.Executor):

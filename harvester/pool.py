@@ -12,6 +12,10 @@ the pool takes no more work. `WorkPool` then
   lost worker costs in retries.
 
 The executor is any `concurrent.futures.Executor`; only `lost_worker` knows how one reports a dead worker.
+An executor that retries a dead worker's tasks itself (Dask distributed) is given without a factory: its
+verdict on a task it gave up on (`KilledWorker`, see `killed_workers`) becomes that task's `WorkerLostError`.
+A task the executor could not send to a worker (an argument that does not pickle) fails with a
+`TaskNotSentError` naming the function and the argument (`not_sent`).
 Every task runs through `harvester.work.run_task`, so whatever it raises comes back as an error that
 pickles, and its result comes with the seconds it took. `WorkPool` is driven from one thread (the
 pipeline's main thread): `submit` returns a future that `settle` completes once the task is done for good.
@@ -23,13 +27,14 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import multiprocessing.context
+import pickle
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from catalogs.errors import HarvestError
-from harvester.work import describe, run_task, task_name
+from harvester.work import describe, run_task, task_name, type_name
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +47,29 @@ ExecutorFactory = Callable[[int | None], cf.Executor]
 
 
 class WorkerLostError(HarvestError):
-    """The worker process running a task died, also when the task was retried alone."""
+    """The worker process running a task died, also when the task was retried alone (or, on a Dask cluster,
+    on each of the workers distributed retried it on: ``workers``)."""
 
-    def __init__(self, task: str, reason: str, *, retried: bool = True) -> None:
+    def __init__(self, task: str, reason: str, *, retried: bool = True, workers: int | None = None) -> None:
         self.task = task
         self.reason = reason
         self.retried = retried
-        again = ", and again when it was retried alone" if retried else " (the executor cannot be replaced)"
+        self.workers = workers
+        if workers is not None:
+            again = f", on each of the {workers} Dask workers that ran it"
+        else:
+            again = ", and again when it was retried alone" if retried else " (the executor cannot be replaced)"
         super().__init__(f"{task}: the worker process running it died{again} ({reason})")
+
+
+class TaskNotSentError(HarvestError):
+    """A task that could not be sent to a worker process: one of its arguments does not pickle."""
+
+    def __init__(self, task: str, argument: str, reason: str) -> None:
+        self.task = task
+        self.argument = argument
+        self.reason = reason
+        super().__init__(f"{task}: cannot be sent to a worker process: {argument} does not pickle ({reason})")
 
 
 def worker_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseContext:
@@ -75,8 +95,36 @@ def worker_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseC
 
 
 def lost_worker(exc: BaseException) -> bool:
-    """Whether a task failed because its worker died, not because of what it did."""
+    """Whether a task failed because its worker died, not because of what it did (a process pool's way)."""
     return isinstance(exc, cf.BrokenExecutor)
+
+
+def killed_workers(exc: BaseException) -> int | None:
+    """How many workers died running a task that an executor retried itself before giving up: Dask
+    distributed's `KilledWorker` (told by name: this module does not import distributed); else ``None``."""
+    if type(exc).__name__ == "KilledWorker" and type(exc).__module__.startswith("distributed"):
+        allowed = getattr(exc, "allowed_failures", None)
+        return allowed + 1 if isinstance(allowed, int) else 0
+    return None
+
+
+def not_sent(fn: Callable[..., Any], args: tuple[Any, ...], exc: BaseException) -> BaseException:
+    """The error of a task the executor failed without running it: a `TaskNotSentError` naming the argument
+    that does not pickle, when one does not; else ``exc`` itself.
+
+    Only called for errors that did not come from `run_task` (which turns whatever a task raises into a
+    `HarvestError`): the executor's own, raised when it serialised the task (a process pool's feeder thread,
+    Dask's client at submission).
+    """
+    if isinstance(exc, HarvestError):
+        return exc
+    for what, value in (("the function", fn), *((f"argument {i + 1}", a) for i, a in enumerate(args))):
+        try:
+            pickle.dumps(value)
+        except Exception as problem:
+            kind = type(value).__qualname__
+            return TaskNotSentError(task_name(fn), f"{what} (a {kind})", describe(problem))
+    return exc
 
 
 @dataclass(eq=False)
@@ -140,8 +188,11 @@ class WorkPool:
             exc = inner.exception()
             if exc is None:
                 task.future.set_result(inner.result())
+            elif (workers := killed_workers(exc)) is not None:  # the executor retried it elsewhere already
+                log.error("%s: %s", task_name(task.fn), describe(exc))
+                task.future.set_exception(WorkerLostError(task_name(task.fn), type_name(exc), workers=workers))
             elif not lost_worker(exc):
-                task.future.set_exception(exc)
+                task.future.set_exception(not_sent(task.fn, task.args, exc))
             else:
                 self._lost(task, inner, exc)
         self._fill()
@@ -192,7 +243,7 @@ class WorkPool:
         except Exception as exc:
             # the pool broke before its failed futures reached us: this task never ran, it goes to a new one
             if task.alone or not lost_worker(exc) or self._make is None or executor is not self._main:
-                task.future.set_exception(exc)
+                task.future.set_exception(not_sent(task.fn, task.args, exc))
                 return
             self._replace_main()
             assert self._main is not None

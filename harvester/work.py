@@ -65,6 +65,10 @@ def run_task(fn: Callable[..., T], /, *args: Any) -> tuple[T, float]:
     A process pool unpickles a task's exception in its result thread; an exception that does not unpickle
     there breaks the whole pool. So an error is sent back as it is only when it is a `HarvestError` that
     survives a pickle round trip here; anything else becomes a `WorkerError` (Ctrl-C stays Ctrl-C).
+
+    The `WorkerError` is raised outside the handler, so it carries neither the original as its cause or
+    context nor the original's traceback (its ``detail`` has that as text): where Dask distributed is
+    loaded, tblib makes every exception pickle its cause and context too, and the original may not pickle.
     """
     try:
         return timed(fn, *args)
@@ -74,7 +78,7 @@ def run_task(fn: Callable[..., T], /, *args: Any) -> tuple[T, float]:
         error = portable(exc, task_name(fn))
         if error is exc:
             raise
-        raise error from exc
+    raise error
 
 
 def portable(exc: BaseException, task: str) -> HarvestError:

@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -267,6 +268,8 @@ class FakeAdapter(Adapter):
         state = {"PENDING": JobState.PENDING, "RUNNING": JobState.RUNNING, "SUCCEEDED": JobState.SUCCEEDED,
                  "FAILED": JobState.FAILED}[data["status_code"]]
         expires = datetime.fromisoformat(data["expiration_time"]) if "expiration_time" in data else None
+        if data["kind"] == "unsendable":  # an adapter bug: something that cannot leave this process
+            data["lock"] = threading.Lock()
         return JobStatus(state, data.get("error"), expires=expires, meta=data)
 
     def outputs(self, job: JobRef, status: JobStatus) -> list[RemoteFile]:
@@ -278,7 +281,7 @@ class FakeAdapter(Adapter):
     @staticmethod
     def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
                   workdir: Path, assets: str, settings: Any) -> list[ItemDraft]:
-        misbehave(status.meta.get("kind", ""), job.id)
+        misbehave(status.meta.get("kind", ""), job.id, workdir)
         name = status.meta.get("name") or job.name or job.id
         item_id = name.upper().replace("-", "_")
         props = {"fake:job_id": job.id, "processing:software": {"fake-eo": "1.0"}}
@@ -333,13 +336,32 @@ class StubbornError(Exception):
 
 
 #: job kinds whose translation misbehaves in the worker process (so only for a process executor: inline, the
-#: last two would end the test run): raises an unpicklable exception, exits, segfaults
-MISBEHAVING = ("unpicklable", "exit", "segfault", "leaky")
+#: last two would end the test run): raises an unpicklable exception, exits, segfaults; "stall": the first
+#: attempt waits to be killed (`stall_files`); "unsendable": the job's status holds a lock (poll puts it there)
+MISBEHAVING = ("unpicklable", "exit", "segfault", "leaky", "stall", "unsendable")
 #: what a "leaky" translation's error quotes, as GDAL quotes a signed URL it could not read
 LEAKED_SECRET = "SIG-0b5e9d"
 
 
-def misbehave(kind: str, job_id: str) -> None:
+def stall_files(workdir: Path) -> tuple[Path, Path]:
+    """Beside a "stall" job's work folder: the process id of its first attempt (written once it waits to be
+    killed), and one line per attempt with the process id that made it."""
+    return workdir.with_name(workdir.name + ".pid"), workdir.with_name(workdir.name + ".attempts")
+
+
+def misbehave(kind: str, job_id: str, workdir: Path | None = None) -> None:
+    if kind == "stall":  # needs the work folder
+        assert workdir is not None, "a stalling task needs its work folder"
+        marker, attempts = stall_files(Path(workdir))
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with open(attempts, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        if not marker.exists():
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(str(os.getpid()))
+            tmp.rename(marker)
+            time.sleep(120)  # the test kills this process long before
+        return
     if kind == "unpicklable":
         raise StubbornError(job_id, "the translator tripped over a product it did not expect")
     if kind == "exit":
