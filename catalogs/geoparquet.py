@@ -25,6 +25,7 @@ the other rows from the previous file, and rewrites nothing when nothing changed
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -77,19 +78,24 @@ class ExportResult:
 
 
 def export_geoparquet(root: Path, out: Path, *, collection: str | None = None,
-                      hrefs_relative_to: Path | None = None) -> ExportResult:
+                      hrefs_relative_to: Path | None = None, published_at: str | None = None) -> ExportResult:
     """Write every item of the catalog at ``root`` (or of one ``collection``) to ``out`` as stac-geoparquet.
 
     When ``out`` is an earlier export of the same catalog with the same options, only new or changed item files
     are read; when nothing changed it is left as it is. The file is written to a temporary name and renamed
     into place. Raises `CatalogFormatError` for a folder that is not a harvested catalog or an unknown
     collection, `OutputNotWritableError` when ``out`` cannot be written.
+
+    ``published_at`` is for a local copy of a catalog published at that URL (``s3://bucket/prefix``): its
+    relative hrefs become absolute URLs below it, and the URL, not the copy's folder, tells exports apart.
+    A copy has no index (the harvester does not publish its state): its items are found in their folders.
     """
     root = Path(root).resolve()
     out = Path(out).resolve()
     base = Path(hrefs_relative_to).resolve() if hrefs_relative_to is not None else out.parent
     current = _current_items(root, collection)
-    options = {"catalog": str(root), "collection": collection, "hrefs_relative_to": str(base)}
+    options = {"catalog": published_at or str(root), "collection": collection,
+               "hrefs_relative_to": published_at or str(base)}
     previous = _previous_digests(out, options)
     wanted = {f"{cid}/{item_id}": digest for (cid, item_id), digest in current.items()}
     if previous is not None and previous == wanted:
@@ -100,7 +106,7 @@ def export_geoparquet(root: Path, out: Path, *, collection: str | None = None,
     tables: list[pa.Table] = []
     if unchanged:
         tables.append(_kept_rows(out, unchanged))
-    tables += _read_tables(root, to_read, base)
+    tables += _read_tables(root, to_read, base, published_at)
     dropped = len(previous) - len(unchanged) if previous is not None else 0
     metadata = {"version": METADATA_VERSION, **options, "items": wanted}
     _write(out, tables, metadata, _collections(root, {cid for cid, _ in current}))
@@ -157,13 +163,30 @@ def restore_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def _current_items(root: Path, collection: str | None) -> dict[tuple[str, str], str]:
     index = root / STATE_DIR / "catalog.sqlite"
-    if not (root / "catalog.json").is_file() or not index.is_file():
+    if not (root / "catalog.json").is_file() or not (index.is_file() or _published_copy(root)):
         raise CatalogFormatError(f"{root}: not a catalog the harvester wrote (no catalog.json with an index in "
                                  f"{STATE_DIR}/)")
-    current = read_item_digests(index, collection)
+    current = read_item_digests(index, collection) if index.is_file() else _items_in_folders(root, collection)
     if collection is not None and not current and not (root / collection / "collection.json").is_file():
         raise CatalogFormatError(f"{root}: no collection {collection!r}")
     return current
+
+
+def _published_copy(root: Path) -> bool:
+    return any(root.glob("*/collection.json"))
+
+
+def _items_in_folders(root: Path, collection: str | None) -> dict[tuple[str, str], str]:
+    """``(collection, id) -> digest`` of each item file in the writer's layout (``<collection>/<id>/<id>.json``),
+    for a copy of a catalog without its index (the SHA-256 of the file)."""
+    found: dict[tuple[str, str], str] = {}
+    for folder in sorted(p.parent for p in root.glob("*/collection.json")):
+        if collection is not None and folder.name != collection:
+            continue
+        for path in sorted(folder.glob("*/*.json")):
+            if path.stem == path.parent.name:
+                found[(folder.name, path.stem)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def _previous_digests(out: Path, options: dict[str, Any]) -> dict[str, str] | None:
@@ -188,28 +211,37 @@ def _kept_rows(out: Path, keys: set[str]) -> pa.Table:
     return table.filter(pc.is_in(key, value_set=pa.array(sorted(keys), pa.string())))
 
 
-def _read_tables(root: Path, keys: list[tuple[str, str]], base: Path) -> Iterator[pa.Table]:
+def _read_tables(root: Path, keys: list[tuple[str, str]], base: Path,
+                 published_at: str | None = None) -> Iterator[pa.Table]:
     for start in range(0, len(keys), CHUNK):
-        items = [_item_for_parquet(root, cid, item_id, base) for cid, item_id in keys[start:start + CHUNK]]
+        items = [_item_for_parquet(root, cid, item_id, base, published_at) for cid, item_id in keys[start:start + CHUNK]]
         try:
             yield sgp.parse_stac_items_to_arrow(items).read_all()
         except (pa.ArrowException, ValueError, TypeError) as exc:
             raise CatalogError(f"{root}: items cannot be stored as stac-geoparquet ({exc})") from exc
 
 
-def _item_for_parquet(root: Path, cid: str, item_id: str, base: Path) -> dict[str, Any]:
+def _item_for_parquet(root: Path, cid: str, item_id: str, base: Path,
+                      published_at: str | None = None) -> dict[str, Any]:
     path = root / cid / item_id / f"{item_id}.json"
     try:
         item: dict[str, Any] = orjson.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise CatalogFormatError(f"{path}: cannot read the item ({exc})") from exc
     folder = path.parent
+    for holder in [*item.get("assets", {}).values(), *item.get("links", [])]:
+        holder["href"] = (_absolute(holder["href"], folder, root, published_at) if published_at
+                          else _rebase(holder["href"], folder, base))
     for asset in item.get("assets", {}).values():
-        asset["href"] = _rebase(asset["href"], folder, base)
         _nodata_as_float(asset)
-    for link in item.get("links", []):
-        link["href"] = _rebase(link["href"], folder, base)
     return item
+
+
+def _absolute(href: str, folder: Path, root: Path, url: str) -> str:
+    """A relative ``href`` of a file in ``folder`` of a copy of the catalog published at ``url``, as a URL there."""
+    if "://" in href or os.path.isabs(href):
+        return href
+    return url.rstrip("/") + "/" + os.path.relpath(os.path.normpath(folder / href), root).replace(os.sep, "/")
 
 
 def _rebase(href: str, folder: Path, base: Path) -> str:

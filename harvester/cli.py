@@ -133,7 +133,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         description="Write every item of the catalog (or of one collection) to one stac-geoparquet file, for "
                     "DuckDB, geopandas and stac-geoparquet readers. When OUT is an earlier export of the same "
                     "catalog, only new or changed items are read; relative hrefs are rewritten relative to OUT.")
-    geoparquet.add_argument("dir", type=Path, help="catalog folder")
+    geoparquet.add_argument("dir", help="catalog folder, or s3://bucket/prefix of a published catalog")
     geoparquet.add_argument("out", type=Path, help="the .parquet file to write")
     geoparquet.add_argument("--collection", default=None, help="only this collection's items")
     geoparquet.set_defaults(handler=_export_geoparquet)
@@ -142,8 +142,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 def _export_geoparquet(args: argparse.Namespace) -> int:
     from catalogs.geoparquet import export_geoparquet
 
-    _catalog_folder(args.dir)
-    result = export_geoparquet(args.dir, args.out, collection=args.collection)
+    if args.dir.startswith("s3://"):
+        from harvester.readback import mirror
+
+        with mirror(args.dir, placeholders=False) as folder:  # its JSON objects only: the items are all it needs
+            result = export_geoparquet(folder, args.out, collection=args.collection, published_at=args.dir)
+    else:
+        _catalog_folder(Path(args.dir))
+        result = export_geoparquet(Path(args.dir), args.out, collection=args.collection)
     state = "written" if result.written else "unchanged"
     print(f"{result.path}: {result.items} item(s), {state} ({result.read} item file(s) read, {result.kept} row(s) "
           f"kept from the previous export)")

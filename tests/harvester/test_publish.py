@@ -334,3 +334,32 @@ def test_a_run_whose_publish_fails_reports_it_and_keeps_its_catalog(s3_server: L
         ("publish", "publishing to s3://no-such-bucket/pub failed: uploading s3://no-such-bucket/pub/"
                     f"{COLLECTION}/ALPHA/ALPHA.README.txt: NoSuchBucket The specified bucket does not exist")]
     assert validate_catalog(tmp_path / "cat").ok
+
+
+def test_export_geoparquet_reads_a_published_catalog_from_s3(s3: LoopbackS3, catalog: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from catalogs.geoparquet import read_items
+
+    publish(catalog, TARGET)
+    out = tmp_path / "online.parquet"
+    assert main(["export", "geoparquet", TARGET, str(out)]) == 0
+    assert capsys.readouterr().out == (f"{out}: 2 item(s), written (2 item file(s) read, 0 row(s) kept from the "
+                                       "previous export)\n")
+    items = {item["id"]: item for item in read_items(out)}
+    local = {i.id: i for i in pystac.Catalog.from_file(str(catalog / "catalog.json")).get_items(recursive=True)}
+    assert sorted(items) == sorted(local) == ["ALPHA", "BETA"]
+    # relative hrefs became URLs of the published files, which are there
+    href = items["ALPHA"]["assets"]["VV"]["href"]
+    assert href == f"{TARGET}/{COLLECTION}/ALPHA/ALPHA_VV.tif"
+    key = href.removeprefix(f"s3://{BUCKET}/")
+    assert s3.client().head_object(Bucket=BUCKET, Key=key)["ContentLength"] == (
+        catalog / COLLECTION / "ALPHA" / "ALPHA_VV.tif").stat().st_size
+    # a second export of the same online catalog reads nothing; one item changed online is read again
+    assert main(["export", "geoparquet", TARGET, str(out)]) == 0
+    assert "unchanged (0 item file(s) read, 2 row(s) kept" in capsys.readouterr().out
+    beta = json.loads((catalog / COLLECTION / "BETA" / "BETA.json").read_bytes())
+    beta["properties"]["title"] = "changed online"
+    s3.client().put_object(Bucket=BUCKET, Key=f"pub/{COLLECTION}/BETA/BETA.json", Body=json.dumps(beta).encode())
+    assert main(["export", "geoparquet", TARGET, str(out)]) == 0
+    assert "written (1 item file(s) read, 1 row(s) kept" in capsys.readouterr().out
+    assert {i["id"]: i for i in read_items(out)}["BETA"]["properties"]["title"] == "changed online"
