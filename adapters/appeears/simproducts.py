@@ -16,7 +16,6 @@ import warnings
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import h5netcdf
 import numpy as np
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
@@ -168,6 +167,8 @@ def area_netcdf(task_id: str, product_id: str, layers: list[str], days: list[dat
                 bounds: tuple[float, float, float, float], size: int = 24) -> bytes:
     """One file per product and area: each layer a (time, lat, lon) variable, EPSG:4326."""
     crs, transform, width, height = _grid(bounds, "geographic", size)
+    import h5netcdf  # only for netCDF tasks: h5py is slow to import, and the demo asks for GeoTIFFs
+
     buffer = io.BytesIO()
     with h5netcdf.File(buffer, "w") as ds:
         ds.attrs.update({"Conventions": "CF-1.6", "title": f"AppEEARS {product_id} area sample"})
