@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -588,6 +588,47 @@ def control_app(injector: FaultInjector) -> WSGIApplication:
         return injector(environ, start_response)
 
     return app
+
+
+Sim = TypeVar("Sim")
+
+
+@dataclass
+class ServedSimulator(Generic[Sim]):
+    """A provider simulator served on loopback behind a `FaultInjector` (control API under ``/_simkit/``).
+
+    ``prefix`` is the path of the provider's API below the server (AppEEARS answers under ``/api``).
+    """
+
+    sim: Sim
+    injector: FaultInjector
+    server: LoopbackServer
+    prefix: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.server.url + self.prefix
+
+    def close(self) -> None:
+        self.server.close()
+
+    def __enter__(self) -> ServedSimulator[Sim]:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def serve_simulator(sim: Sim, *, port: int = 0, host: str = "127.0.0.1", prefix: str = "",
+                    served: type[ServedSimulator[Sim]] = ServedSimulator) -> ServedSimulator[Sim]:
+    """Serve ``sim`` (a WSGI app) on ``host:port`` (0: any free port) behind a fault injector; a simulator
+    that names its own address in answers (``url``) is told it."""
+    injector = FaultInjector(sim)  # type: ignore[arg-type]
+    server = LoopbackServer(control_app(injector), port=port, host=host)
+    if hasattr(sim, "url"):
+        sim.url = server.url
+    return served(sim, injector, server, prefix)
 
 
 def wait_for_stdin_close() -> None:

@@ -42,13 +42,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from adapters.simkit import FaultInjector, LoopbackServer, control_app, wait_for_stdin_close
+from adapters.simkit import ServedSimulator, serve_simulator, wait_for_stdin_close
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -491,36 +490,13 @@ def _paging(request: Request) -> tuple[int | None, int]:
 # ------------------------------------------------------------------------------------------- serving
 
 
-@dataclass
-class SimulatorServer:
-    """An `AppeearsSimulator` on loopback behind a `FaultInjector` (control API under ``/_simkit/``)."""
-
-    sim: AppeearsSimulator
-    injector: FaultInjector
-    server: LoopbackServer
-
-    @property
-    def url(self) -> str:
-        """The API's base URL (``http://127.0.0.1:<port>/api``)."""
-        return self.server.url + PREFIX
-
-    def close(self) -> None:
-        self.server.close()
-
-    def __enter__(self) -> SimulatorServer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+#: a `AppeearsSimulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)
+SimulatorServer = ServedSimulator[AppeearsSimulator]
 
 
-def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> SimulatorServer:
-    sim = AppeearsSimulator(**kw)
-    injector = FaultInjector(sim)
-    server = LoopbackServer(control_app(injector), port=port, host=host)
-    sim.url = server.url
-    return SimulatorServer(sim, injector, server)
+def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> ServedSimulator[AppeearsSimulator]:
+    """Serve a new `AppeearsSimulator` (``kw``: its constructor arguments) on ``host:port`` (0: any free port)."""
+    return serve_simulator(AppeearsSimulator(**kw), port=port, host=host, prefix=PREFIX)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -53,7 +52,7 @@ from werkzeug.wrappers import Request, Response
 from adapters.hyp3.jobs import EXAMPLE_PER_TYPE
 from adapters.hyp3.names import JOB_TYPES
 from adapters.hyp3.simgranules import LANDSAT_C2, S1_BURST, S1_SCENE, S2_L1C, Burst, hash_int, parse_burst
-from adapters.simkit import FaultInjector, LoopbackServer, control_app, range_response, wait_for_stdin_close
+from adapters.simkit import ServedSimulator, range_response, serve_simulator, wait_for_stdin_close
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -747,36 +746,13 @@ def _decode_token(token: str) -> tuple[datetime, str]:
 # ----------------------------------------------------------------------------------------- serving
 
 
-@dataclass
-class SimulatorServer:
-    """A `Hyp3Simulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)."""
-
-    sim: Hyp3Simulator
-    injector: FaultInjector
-    server: LoopbackServer
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def close(self) -> None:
-        self.server.close()
-
-    def __enter__(self) -> SimulatorServer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+#: a `Hyp3Simulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)
+SimulatorServer = ServedSimulator[Hyp3Simulator]
 
 
-def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> SimulatorServer:
+def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> ServedSimulator[Hyp3Simulator]:
     """Serve a new `Hyp3Simulator` (``kw``: its constructor arguments) on ``host:port`` (0: any free port)."""
-    sim = Hyp3Simulator(**kw)
-    injector = FaultInjector(sim)
-    server = LoopbackServer(control_app(injector), port=port, host=host)
-    sim.url = server.url
-    return SimulatorServer(sim, injector, server)
+    return serve_simulator(Hyp3Simulator(**kw), port=port, host=host)
 
 
 def main(argv: list[str] | None = None) -> int:

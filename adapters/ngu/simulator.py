@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.routing import Map, Rule
@@ -41,7 +40,7 @@ from werkzeug.wrappers import Request, Response
 
 from adapters.errors import RequestRejectedError
 from adapters.ngu.names import DATASETS, BBox, normalise_bbox, result_name
-from adapters.simkit import FaultInjector, LoopbackServer, control_app, range_response, wait_for_stdin_close
+from adapters.simkit import ServedSimulator, range_response, serve_simulator, wait_for_stdin_close
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -286,35 +285,13 @@ def _text(status: int, text: str) -> Response:
 # ----------------------------------------------------------------------------------------- serving
 
 
-@dataclass
-class SimulatorServer:
-    """A `NguSimulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)."""
-
-    sim: NguSimulator
-    injector: FaultInjector
-    server: LoopbackServer
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def close(self) -> None:
-        self.server.close()
-
-    def __enter__(self) -> SimulatorServer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+#: a `NguSimulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)
+SimulatorServer = ServedSimulator[NguSimulator]
 
 
-def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> SimulatorServer:
+def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> ServedSimulator[NguSimulator]:
     """Serve a new `NguSimulator` (``kw``: its constructor arguments) on ``host:port`` (0: any free port)."""
-    sim = NguSimulator(**kw)
-    injector = FaultInjector(sim)
-    server = LoopbackServer(control_app(injector), port=port, host=host)
-    return SimulatorServer(sim, injector, server)
+    return serve_simulator(NguSimulator(**kw), port=port, host=host)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,6 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -51,7 +50,7 @@ from werkzeug.wrappers import Request, Response
 
 from adapters.sentinelhub.deployments import ASYNC_PATH, CATALOG_PATH, PROCESS_PATH
 from adapters.sentinelhub.simcatalog import COLLECTIONS, Scene, Search, SearchError, make_scenes
-from adapters.simkit import FaultInjector, LoopbackServer, control_app, wait_for_stdin_close
+from adapters.simkit import ServedSimulator, serve_simulator, wait_for_stdin_close
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -535,41 +534,20 @@ class SentinelHubSimulator:
 # ----------------------------------------------------------------------------------------- serving
 
 
-@dataclass
-class SimulatorServer:
+class SimulatorServer(ServedSimulator[SentinelHubSimulator]):
     """A `SentinelHubSimulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)."""
-
-    sim: SentinelHubSimulator
-    injector: FaultInjector
-    server: LoopbackServer
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     def environment(self) -> dict[str, str]:
         """What the adapters read to use this simulator (its URLs and client credentials)."""
         return {"SH_BASE_URL": self.url, "SH_AUTH_URL": self.sim.token_url, "SH_CLIENT_ID": self.sim.client_id,
                 "SH_CLIENT_SECRET": self.sim.client_secret}
 
-    def close(self) -> None:
-        self.server.close()
-
-    def __enter__(self) -> SimulatorServer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
 
 def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> SimulatorServer:
-    """Serve a new `SentinelHubSimulator` (``kw``: its constructor arguments) on ``host:port``."""
-    sim = SentinelHubSimulator(**kw)
-    injector = FaultInjector(sim)
-    server = LoopbackServer(control_app(injector), port=port, host=host)
-    sim.url = server.url
-    return SimulatorServer(sim, injector, server)
+    """Serve a new `SentinelHubSimulator` (``kw``: its constructor arguments) on ``host:port`` (0: any free port)."""
+    served = serve_simulator(SentinelHubSimulator(**kw), port=port, host=host, served=SimulatorServer)
+    assert isinstance(served, SimulatorServer)
+    return served
 
 
 def main(argv: list[str] | None = None) -> int:
