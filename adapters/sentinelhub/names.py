@@ -75,14 +75,7 @@ def load_requests(path: Path | list[dict[str, Any]] | dict[str, Any], delivery: 
         raw: Any = path
         path = Path("request")
     else:
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RequestRejectedError(f"{path}: no such request file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RequestRejectedError(f"{path}: cannot read the request file ({exc})") from exc
-        except ValueError as exc:
-            raise RequestRejectedError(f"{path}: not JSON ({exc})") from None
+        raw = _read_request_file(Path(path))
     requests = raw if isinstance(raw, list) else [raw]
     out = []
     for i, request in enumerate(requests):
@@ -115,17 +108,22 @@ def load_requests(path: Path | list[dict[str, Any]] | dict[str, Any], delivery: 
     return out
 
 
-def load_process_requests(path: Path) -> list[dict[str, Any]]:
-    """The Process API request(s) of a JSON file (one object, or a list), checked to have input, output
-    and an evalscript."""
+def _read_request_file(path: Path) -> Any:
+    """The JSON of a request file; a missing, unreadable or non-JSON file is refused naming it."""
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RequestRejectedError(f"{path}: no such request file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RequestRejectedError(f"{path}: cannot read the request file ({exc})") from exc
     except ValueError as exc:
         raise RequestRejectedError(f"{path}: not JSON ({exc})") from None
+
+
+def load_process_requests(path: Path) -> list[dict[str, Any]]:
+    """The Process API request(s) of a JSON file (one object, or a list), checked to have input, output
+    and an evalscript."""
+    raw = _read_request_file(Path(path))
     requests = raw if isinstance(raw, list) else [raw]
     for i, request in enumerate(requests):
         where = f"{path}" + (f", request {i + 1}" if isinstance(raw, list) else "")
