@@ -75,7 +75,7 @@ class JobStatus:
     submitted: datetime | None = None
     finished: datetime | None = None
     expires: datetime | None = None
-    progress: float | None = None
+    progress: float | None = None  # the provider's own measure of how far it got, 0-1 (shown on the bar)
     meta: dict[str, Any] = field(default_factory=dict)
 
 

@@ -146,6 +146,7 @@ class _Job:
     #: downloads that found their file gone (404/410): reported only if the job cannot be renewed
     gone: list[Failure] = field(default_factory=list)
     renewed: bool = False  # the adapter was asked to start it again (at most once per run)
+    polled: JobStatus | None = None  # what its last poll said (for the progress bar)
 
 
 def run(config: Config, *, client: httpx.Client | None = None, executor: cf.Executor | None = None,
@@ -359,7 +360,9 @@ class _Harvest:
             if waiting and time.monotonic() >= next_poll:
                 for job_id in list(waiting):
                     job = waiting[job_id]
-                    if self._poll(job):
+                    left = self._poll(job)
+                    self.progress.job("poll", job_id, *(_shown(job.polled) if not left else (None, None)))
+                    if left:
                         del waiting[job_id]
                         self.progress.advance("poll")
                         if job.status is not None:
@@ -388,6 +391,7 @@ class _Harvest:
         except HarvestError as exc:
             return self._poll_failed(job, exc)
         self.state.set_status(name, job.ref.id, status)
+        job.polled = status
         if not status.state.terminal:
             return False
         if status.state is JobState.FAILED:
@@ -794,6 +798,12 @@ def _when(recorded: str | None) -> datetime | None:
     moment = datetime.fromisoformat(recorded)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
+
+def _shown(status: JobStatus | None) -> tuple[float | None, str | None]:
+    """What the polling bar shows of a job still running: the provider's progress and message."""
+    if status is None:
+        return None, None
+    return (status.progress or 0.0), status.message or status.state.value
 
 def _failed_text(message: str | None) -> str:
     return f"the job failed at the provider: {message or 'no reason given'}"

@@ -23,6 +23,10 @@ class Progress:
     def update_bytes(self, name: str, done: int, total: int | None) -> None:
         """A download's progress (called from download threads)."""
 
+    def job(self, key: str, job_id: str, fraction: float | None, message: str | None) -> None:
+        """How far a job that bar ``key`` counts has got, as its provider says (``fraction`` 0-1, a
+        message such as ``process: 120000 points``); ``None`` for both once it has left the bar."""
+
     def stop(self, key: str) -> None:
         """Hide bar ``key``."""
 
@@ -47,11 +51,15 @@ class RichProgress(Progress):
         self._files: dict[str, tuple[Any, int]] = {}
         self._lock = threading.Lock()
         self._download_task: Any = None
+        #: per bar: the description it was started with, and the running jobs' fractions and messages
+        self._described: dict[str, str] = {}
+        self._running: dict[str, dict[str, tuple[float, str | None]]] = {}
         self._bars.start()
 
     def start(self, key: str, total: int | None, description: str) -> None:
         with self._lock:
             task = self._tasks.get(key)
+            self._described[key] = description
             if task is None:
                 self._tasks[key] = self._bars.add_task(description, total=total)
             elif total is not None:
@@ -74,6 +82,23 @@ class RichProgress(Progress):
             self._bars.update(self._download_task, total=(task.total or 0) + max(grow, 0),
                               advance=done - previous)
             self._files[name] = (done, max(known_total, total or 0))
+
+    def job(self, key: str, job_id: str, fraction: float | None, message: str | None) -> None:
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is None:
+                return
+            running = self._running.setdefault(key, {})
+            before = sum(f for f, _ in running.values())
+            if fraction is None and message is None:
+                running.pop(job_id, None)
+            else:
+                running[job_id] = (min(max(fraction or 0.0, 0.0), 1.0), message)
+            # the bar counts finished jobs; a running job adds the part its provider says is done
+            latest = next((m for _, m in reversed(running.values()) if m), None)
+            description = self._described.get(key, "")
+            self._bars.update(task, advance=sum(f for f, _ in running.values()) - before,
+                              description=f"{description} ({latest})" if latest else description)
 
     def stop(self, key: str) -> None:
         with self._lock:

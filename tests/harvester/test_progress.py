@@ -37,3 +37,21 @@ def test_a_run_drives_the_bars(fake_server: FakeServer, tmp_path: Path) -> None:
     download = tasks["downloading"]
     assert download.total and download.completed == download.total == summary.bytes_downloaded
     assert "waiting for jobs" in screen.getvalue()
+
+
+def test_a_running_jobs_progress_and_message_move_its_bar() -> None:
+    bars = RichProgress(Console(file=Terminal(), force_terminal=True, width=100))
+    try:
+        bars.start("poll", 2, "ngu: waiting for jobs")
+        (task,) = bars._bars.tasks
+        bars.job("poll", "q1", 0.5, "process: 1200 points")
+        assert (task.completed, task.description) == (0.5, "ngu: waiting for jobs (process: 1200 points)")
+        bars.job("poll", "q2", 0.25, "tiles")
+        assert (task.completed, task.description) == (0.75, "ngu: waiting for jobs (tiles)")
+        bars.job("poll", "q1", 0.75, "process: 2400 points")
+        assert task.completed == 1.0
+        bars.job("poll", "q1", None, None)  # q1 left the polling: its share goes, the finished count comes
+        bars.advance("poll")
+        assert (task.completed, task.description) == (1.25, "ngu: waiting for jobs (tiles)")
+    finally:
+        bars.close()

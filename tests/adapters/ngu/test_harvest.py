@@ -178,3 +178,27 @@ def test_transport_faults_are_retried_and_a_cut_download_resumed(tmp_path: Path,
     assert len(cut) == 1
     again = [r for r in ngu.log.records("/query-download", "GET") if r.query == cut[0].query and r is not cut[0]]
     assert [(r.status, r.range) for r in again] == [(206, "bytes=1000-")]
+
+
+def test_the_querys_progress_and_point_count_drive_the_polling_bar(tmp_path: Path, ngu: NguServer) -> None:
+    from harvester.progress import Progress
+
+    class Recorder(Progress):
+        def __init__(self) -> None:
+            self.jobs: list[tuple[float | None, str | None]] = []
+
+        def job(self, key: str, job_id: str, fraction: float | None, message: str | None) -> None:
+            assert key == "poll"
+            self.jobs.append((fraction, message))
+
+    recorder = Recorder()
+    summary = pipeline.run(ngu_config(tmp_path / "catalog", ngu.url), progress=recorder)
+    assert summary.ok, summary.failures
+    running = [entry for entry in recorder.jobs if entry != (None, None)]
+    # the states the simulator goes through before 'complete', each poll's progress as it said
+    assert [message.split(":")[0] for _, message in running if message] == ["created", "queued", "init",
+                                                                              "tiles", "process"]
+    assert [fraction for fraction, _ in running] == sorted(fraction for fraction, _ in running)
+    assert any(message and message.startswith("process: ") and message.endswith(" points")
+               for _, message in running)
+    assert recorder.jobs[-1] == (None, None)  # the job left the bar when it completed
