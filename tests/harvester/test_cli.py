@@ -21,6 +21,21 @@ import pytest
 HARVESTER = shutil.which("harvester", path=str(Path(sys.executable).parent))
 
 
+#: how `harvester submit`/`fetch` list the built-in providers (names padded to the longest, sentinelhub-catalog)
+PROVIDER_LINES = [
+    "  appeears             NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and "
+    "GeoParquet items.",
+    "  hyp3                 ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as "
+    "COG-backed items.",
+    "  ngu                  NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
+    "  sentinelhub-async    Sentinel Hub Async Process API: requests whose outputs land in S3, harvested into COG "
+    "items.",
+    "  sentinelhub-catalog  Sentinel Hub Catalog: STAC items found by a search (pystac-client), assets left remote.",
+    "  sentinelhub-process  Sentinel Hub Process API (synchronous, small areas): the TIFF or tar answer harvested "
+    "into COG items.",
+]
+
+
 def harvester(*args: str, cwd: Path | None = None,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     assert HARVESTER, "the harvester console script is not installed next to this Python"
@@ -198,16 +213,7 @@ def test_submit_and_fetch_help_list_the_providers(command: list[str]) -> None:
     lines = result.stdout.splitlines()
     assert lines[-9:] == [
         "providers:",
-        "  appeears             NASA AppEEARS: area and point samples of MODIS, VIIRS, SRTM... as COG-backed and "
-        "GeoParquet items.",
-        "  hyp3                 ASF HyP3: SAR products (RTC, InSAR, burst InSAR, autoRIFT, GUNW, OPERA RTC) as "
-        "COG-backed items.",
-        "  ngu                  NGU InSAR Norway: Sentinel-1 ground-motion points of a bounding box.",
-        "  sentinelhub-async    Sentinel Hub Async Process API: requests whose outputs land in S3, harvested into COG "
-        "items.",
-        "  sentinelhub-catalog  Sentinel Hub Catalog: STAC items found by a search (pystac-client), assets left remote.",
-        "  sentinelhub-process  Sentinel Hub Process API (synchronous, small areas): the TIFF or tar answer harvested "
-        "into COG items.",
+        *PROVIDER_LINES,
         "",
         f"'harvester {command[0]} PROVIDER --help' lists a provider's flags.",
     ]
