@@ -27,6 +27,7 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import multiprocessing.context
+import os
 import pickle
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -91,7 +92,29 @@ def worker_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseC
     # one server per engine process: the list only counts until it starts (a run knows its adapters then)
     # "__main__" too (multiprocessing's own default): else every worker runs the engine's main script again
     context.set_forkserver_preload(list(dict.fromkeys(["__main__", *WORKER_PRELOAD, *preload])))
+    _start_server_safe_path()
     return context
+
+
+def _start_server_safe_path() -> None:
+    """Start the forkserver (if it is not running) with ``PYTHONSAFEPATH`` set.
+
+    The server runs as ``python -c ...``, which puts the current folder first on ``sys.path``; Python 3.11's
+    forkserver ignores the engine's path. A user who harvests from a folder holding a ``catalogs/`` (say
+    ``catalogs/arctic``, as the README suggests) or ``adapters/`` folder would then have the workers import
+    that folder as a namespace package in place of the harvester's own, and every task would fail.
+    """
+    from multiprocessing import forkserver
+
+    saved = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        forkserver.ensure_running()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = saved
 
 
 def lost_worker(exc: BaseException) -> bool:

@@ -247,3 +247,30 @@ def test_a_given_executor_cannot_be_replaced_so_its_lost_tasks_fail() -> None:
 def test_a_pool_needs_an_executor_or_a_factory() -> None:
     with pytest.raises(ValueError, match="needs an executor or a way to make one"):
         WorkPool(None)
+
+
+def test_workers_import_the_harvester_even_from_a_folder_holding_catalogs_and_adapters_folders(
+        tmp_path: Path) -> None:
+    """A user harvesting from a folder with ``catalogs/arctic`` in it: the forkserver runs as ``python -c``,
+    which would put that folder first on the workers' ``sys.path`` and make ``catalogs`` a namespace package
+    of the user's folders (every task then failed on its first import)."""
+    import subprocess
+    import sys
+
+    import catalogs
+
+    user = tmp_path / "user"
+    for folder in ("catalogs/arctic", "adapters", "harvester"):
+        (user / folder).mkdir(parents=True)
+    script = tmp_path / "engine.py"  # run as a file: a `-c` engine would itself import the user's folders
+    script.write_text(
+        "import concurrent.futures as cf\n"
+        "from harvester.pool import worker_context\n"
+        "if __name__ == '__main__':\n"
+        "    with cf.ProcessPoolExecutor(1, mp_context=worker_context(['adapters.hyp3.translate'])) as pool:\n"
+        "        print(pool.submit(eval, \"[__import__(m).__file__ for m in ('catalogs', 'adapters', 'harvester')]\")"
+        ".result(timeout=120))\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=user, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    repo = Path(catalogs.__file__).resolve().parent.parent
+    assert done.stdout.strip() == str([str(repo / m / "__init__.py") for m in ("catalogs", "adapters", "harvester")])
