@@ -90,7 +90,9 @@ def error_for_response(response: httpx.Response, what: str, detail: str | None =
     if status == 410:
         return ExpiredError(text)
     if status == 429:
-        return RateLimitedError(text, retry_after_seconds(response))
+        # what reaches the user is the 429 that outlasted the client's retries (each waited as Retry-After said)
+        return RateLimitedError(text + " (rate limited: still refused after the retries; run again later: "
+                                "a re-run resumes where this one stopped)", retry_after_seconds(response))
     if status >= 500:
         return ProviderUnavailableError(text)
     return RequestRejectedError(text)

@@ -349,7 +349,7 @@ class SchemaStore:
             if relpath is not None:
                 hint += (
                     f". Put the schema at <schema folder>/{relpath.as_posix()} and set {SCHEMA_DIR_ENV}, "
-                    "or allow network access once to fetch it into the cache"
+                    "or allow network access once (harvester validate --allow-network) to fetch it into the cache"
                 )
             raise SchemaUnavailableError(url, hint)
         if relpath is None:

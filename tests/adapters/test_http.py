@@ -155,6 +155,8 @@ def test_retries_exhausted_give_the_last_response_for_the_caller_to_raise(waits:
     with pytest.raises(RateLimitedError) as caught:
         raise_for_status(response, "job 1")
     assert caught.value.retry_after == 5.0
+    assert str(caught.value) == ("job 1: HTTP 429 (rate limited: still refused after the retries; run again later: "
+                                 "a re-run resumes where this one stopped)")
 
 
 def test_other_statuses_are_not_retried(waits: list[float]) -> None:

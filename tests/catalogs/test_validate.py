@@ -305,7 +305,8 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         ),
         pytest.param(
             _set("stac_extensions", [stac.PROJECTION, stac.FILE, stac.RASTER, UNKNOWN_EXTENSION]),
-            [f"schema {UNKNOWN_EXTENSION} is not available offline", "HARVESTER_SCHEMA_DIR", "network not allowed"],
+            [f"schema {UNKNOWN_EXTENSION} is not available offline", "HARVESTER_SCHEMA_DIR", "network not allowed",
+             "harvester validate --allow-network"],
             id="unknown-extension",
         ),
         pytest.param(
