@@ -302,3 +302,16 @@ def test_commands_on_a_harvested_catalog_load_no_gdal_stack(demo_catalog: Path, 
     assert code == 0
     expected = {"status": [], "validate": [], "-q": ["httpx"]}  # the demo's engine keeps its HTTP client
     assert loaded == expected[command[0]]
+
+
+@pytest.mark.parametrize(("flags", "requests_logged"), [([], False), (["-q"], False), (["-v"], True)])
+def test_each_http_request_is_logged_only_with_v(flags: list[str], requests_logged: bool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from harvester import cli
+
+    monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.NOTSET)
+    level = len([f for f in flags if f == "-v"]) - len([f for f in flags if f == "-q"])
+    cli._setup_logging(level)
+    assert (logging.getLogger("httpx").level == logging.NOTSET) is requests_logged
