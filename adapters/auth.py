@@ -253,11 +253,13 @@ class OAuthClientCredentials(_RenewingAuth):
     """
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, *, refresh_margin: float = 60.0,
-                 scope: str | None = None, service: str | None = None, clock: Clock = time.monotonic) -> None:
+                 scope: str | None = None, service: str | None = None, hint: str | None = None,
+                 clock: Clock = time.monotonic) -> None:
         if not client_id or not client_secret:
             raise AuthError(f"{service or _service_of(token_url)}: client id or client secret missing")
         super().__init__(service or _service_of(token_url), refresh_margin=refresh_margin, clock=clock)
         self.token_url = token_url
+        self.hint = hint  # what to check when the sign-in is refused (which variables hold the credentials)
         self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
         if scope:
             self._form["scope"] = scope
@@ -269,6 +271,18 @@ class OAuthClientCredentials(_RenewingAuth):
         if not isinstance(token, str) or not token:
             raise AuthError(f"{self.service}: the token answer has no access_token")
         return token, self._deadline_in(answer.get("expires_in"))
+
+    def _refusal(self, response: httpx.Response) -> str:
+        """The refusal with the server's OAuth error (RFC 6749: ``error``, ``error_description``) and the hint."""
+        text = super()._refusal(response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            text += f": {body['error']}" + (f" ({body['error_description']})"
+                                            if isinstance(body.get("error_description"), str) else "")
+        return text + (f"; {self.hint}" if self.hint else "")
 
     def _apply(self, request: httpx.Request, credential: Any) -> None:
         _bearer(request, credential)

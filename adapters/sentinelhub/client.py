@@ -34,7 +34,9 @@ def sentinelhub_auth(deployment: Deployment, env: Mapping[str, str] | None = Non
     if not client_id or not secret:
         raise AuthError(NO_CREDENTIALS)
     return OAuthClientCredentials(deployment.token_url, client_id, secret,
-                                  service=f"Sentinel Hub sign-in ({httpx.URL(deployment.token_url).host})")
+                                  service=f"Sentinel Hub sign-in ({httpx.URL(deployment.token_url).host})",
+                                  hint="check SH_CLIENT_ID and SH_CLIENT_SECRET: an OAuth client of this "
+                                       "deployment (its dashboard's user settings)")
 
 
 def error_detail(response: httpx.Response) -> str | None:

@@ -317,8 +317,12 @@ def test_oauth_bad_client_is_an_auth_error_without_secrets(client: httpx.Client,
     service.refuse_login = 401
     with pytest.raises(AuthError) as caught:
         client.get("http://sh.example/api", auth=sentinelhub())
-    assert str(caught.value) == "sh.example: sign-in refused (HTTP 401)"
+    assert str(caught.value) == "sh.example: sign-in refused (HTTP 401): invalid_client"
     assert SECRET not in repr(sentinelhub())
+    hinted = OAuthClientCredentials("http://sh.example/token", "id", "secret", hint="check SH_CLIENT_ID")
+    with pytest.raises(AuthError) as caught:
+        client.get("http://sh.example/api", auth=hinted)
+    assert str(caught.value) == "sh.example: sign-in refused (HTTP 401): invalid_client; check SH_CLIENT_ID"
 
 
 def test_oauth_answer_without_token(client: httpx.Client) -> None:

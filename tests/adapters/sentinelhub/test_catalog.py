@@ -324,5 +324,8 @@ def test_missing_credentials_are_named_before_anything_is_sent(sh: ShServer, tmp
 def test_wrong_credentials_are_an_auth_error(sh: ShServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SH_CLIENT_SECRET", "not-the-secret")
     summary = pipeline.run(sh_config(tmp_path / "catalog", _source()))
-    assert [f.error for f in summary.failures] == ["Sentinel Hub sign-in (127.0.0.1): sign-in refused (HTTP 401)"]
+    assert [f.error for f in summary.failures] == [
+        "Sentinel Hub sign-in (127.0.0.1): sign-in refused (HTTP 401): unauthorized_client (Invalid client or Invalid "
+        "client credentials); check SH_CLIENT_ID and SH_CLIENT_SECRET: an OAuth client of this deployment (its "
+        "dashboard's user settings)"]
     assert "not-the-secret" not in str(summary)
