@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,17 @@ from catalogs.schemas import SCHEMA_CACHE_ENV, SCHEMA_DIR_ENV
 
 #: real provider samples kept in the repository (where each came from: tests/data/README.md)
 SAMPLES = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _logger_levels() -> Iterator[None]:
+    """The CLI sets the levels of some libraries' loggers (httpx, stac_geoparquet) when a test runs it in this
+    process: put them back, so later tests' log captures see what those libraries log."""
+    loggers = [logging.getLogger(name) for name in ("httpx", "stac_geoparquet")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")
