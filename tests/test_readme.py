@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
 import re
-import selectors
+import queue
+import shlex
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,14 +43,32 @@ def user_folder(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """A folder with the demo at ``catalogs/demo`` and the URL of `serve --api` serving it."""
     folder = tmp_path_factory.mktemp("user")
     shutil.copytree(demo, folder / "catalogs" / "demo", symlinks=True)
-    process = subprocess.Popen([HARVESTER, "-q", "serve", str(folder / "catalogs" / "demo"), "--api", "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-            assert selector.select(timeout=120), "harvester serve --api printed nothing within 120 s"
-        first = process.stdout.readline()  # type: ignore[union-attr]
+    with harvester_process("serve", str(folder / "catalogs" / "demo"), "--api", "--port", "0") as (_, lines):
+        first = lines(1)[0]
         yield folder, first.split(" at ", 1)[1].split(" ", 1)[0].rstrip("/")
+
+
+@contextlib.contextmanager
+def harvester_process(*args: str, env: dict[str, str] | None = None,
+                      ) -> Iterator[tuple[subprocess.Popen[str], Callable[[int], list[str]]]]:
+    """A `harvester` process that runs until the block ends (then Ctrl-C), and a function that reads the next
+    ``n`` lines it prints (each within 120 s)."""
+    process = subprocess.Popen([HARVESTER, "-q", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_sigint, env=env)
+
+    printed: queue.Queue[str] = queue.Queue()
+    # a thread reads what it prints: select() on the pipe cannot see lines already in the reader's buffer
+    reader = threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True)  # type: ignore[union-attr]
+    reader.start()
+
+    def lines(n: int) -> list[str]:
+        try:
+            return [printed.get(timeout=120) for _ in range(n)]
+        except queue.Empty:
+            raise AssertionError(f"harvester {args[0]} printed nothing within 120 s") from None
+
+    try:
+        yield process, lines
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -65,10 +87,10 @@ def run_snippet(code: str, folder: Path, url: str, monkeypatch: pytest.MonkeyPat
 
 
 def test_the_readme_has_the_snippets() -> None:
-    assert len(snippets()) == 4
+    assert len(snippets()) == 5
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(5))
 def test_each_snippet_runs_against_the_demo(index: int, user_folder: tuple[Path, str], demo: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     folder, url = user_folder
@@ -83,7 +105,104 @@ def test_each_snippet_runs_against_the_demo(index: int, user_folder: tuple[Path,
     elif index == 2:  # every ascending item, through the API's pages of 2
         expected = sorted(i for i, item in items.items() if item["properties"].get("sat:orbit_state") == "ascending")
         assert expected and sorted(line.split()[1] for line in printed) == expected
+    elif index == 3:  # the mean NDVI of each date, from odc-stac's cube: the same as read file by file
+        assert printed == ndvi_means(demo)
     else:  # items per collection from DuckDB, and the frame
         assert printed[-1] == f"{len(items)} items, EPSG:4326"
         counts = dict(eval(printed[0]))  # noqa: S307 - the list of tuples DuckDB's fetchall printed
         assert sum(counts.values()) == len(items) and set(counts) == set(collections_of(demo))
+
+
+def ndvi_means(demo: Path) -> list[str]:
+    """The lines the odc-stac snippet prints, computed without it: each NDVI item's COG read with rasterio, its
+    valid pixels scaled and averaged, in time order."""
+    import numpy as np
+    import rasterio
+
+    lines = []
+    for item in sorted((i for i in catalog_items(demo).values() if "250m_16_days_NDVI" in i["assets"]),
+                       key=lambda i: i["properties"]["datetime"]):
+        asset = item["assets"]["250m_16_days_NDVI"]
+        with rasterio.open(asset["href"]) as cog:  # catalog_items made the hrefs absolute
+            values = cog.read(1).astype("float64")
+            valid = values[values != cog.nodata]
+        mean = float(np.mean(valid * asset["bands"][0]["raster:scale"]))
+        lines.append(f"{item['properties']['datetime'][:10]} {round(mean, 4)}")
+    assert len(lines) >= 2  # a time series
+    return lines
+
+
+# -- "Harvesting, provider by provider": every command, as written, against `harvester simulate PROVIDER`
+
+#: the simulator each command's provider argument is served by
+SIMULATOR_OF = {"hyp3": "hyp3", "appeears": "appeears", "ngu": "ngu", "sentinelhub": "sentinelhub",
+                "sentinelhub-async": "sentinelhub", "sentinelhub-process": "sentinelhub",
+                "sentinelhub-catalog": "sentinelhub"}
+#: what a developer's shell may hold that must not reach the simulated harvests (real accounts, endpoints)
+PROVIDER_VARIABLES = re.compile(r"^(EARTHDATA_|HYP3_|APPEEARS_|NGU_|SH_|AWS_)")
+
+
+def guide_commands() -> list[list[str]]:
+    """The commands of the README's bash blocks in "Harvesting, provider by provider", in order (a line ending
+    in a backslash goes on on the next)."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Harvesting, provider by provider\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return [shlex.split(line) for block in blocks for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, str]]]:
+    """Each simulator the guide needs, started as the README says (`harvester simulate PROVIDER`), with the
+    variables of the `export` line it prints."""
+    names = sorted({SIMULATOR_OF[c[2]] for c in guide_commands() if c[1] in ("submit", "fetch", "search")})
+    with contextlib.ExitStack() as stack:
+        exports = {}
+        for name in names:
+            _, lines = stack.enter_context(harvester_process("simulate", name, "--port", "0"))
+            printed: list[str] = []
+            while not (printed and printed[-1].strip().startswith("export ")):
+                assert len(printed) < 10, (name, printed)
+                printed += lines(1)
+            exports[name] = dict(item.split("=", 1) for item in shlex.split(printed[-1])[1:])
+        yield exports
+
+
+def test_the_guide_commands_run_against_the_simulators(simulators: dict[str, dict[str, str]],
+                                                        tmp_path: Path) -> None:
+    """Each command in a folder holding the README's request files (``docs/requests/``), with the variables its
+    simulator printed; `submit` and `fetch` get ``--poll-interval 0.2`` (the simulators finish jobs in moments;
+    the default first wait is 30 s). Every command succeeds, each harvest adds what it asked for, the
+    catalog they share is valid and `status` lists every job."""
+    shutil.copytree(README.parent / "docs" / "requests", tmp_path / "docs" / "requests")
+    base = {k: v for k, v in os.environ.items() if not PROVIDER_VARIABLES.match(k)}
+    base["APPEEARS_CACHE_DIR"] = str(tmp_path / "appeears-cache")
+    printed: dict[str, str] = {}
+    for command in guide_commands():
+        assert command[0] == "harvester", command
+        verb = command[1]
+        env = dict(base)
+        if verb in ("submit", "fetch", "search"):
+            env.update(simulators[SIMULATOR_OF[command[2]]])
+        extra = ["--poll-interval", "0.2"] if verb in ("submit", "fetch") else []
+        done = subprocess.run([HARVESTER, *command[1:], *extra], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, (command, done.stdout, done.stderr[-3000:])
+        printed[" ".join(command[1:3])] = done.stdout
+    jobs = json.loads((tmp_path / "docs" / "requests" / "hyp3-jobs.json").read_text())
+    written = {what: int(re.search(r"items: (\d+) written, (\d+) unchanged", out).group(1))  # type: ignore[union-attr]
+               for what, out in printed.items() if "items:" in out}
+    assert all(written[w] > 0 for w in written if not w.startswith("fetch")), written
+    # the fetch finds the RTC job the submit harvested: nothing new, the item unchanged
+    rtc = sum(1 for job in jobs if job["job_type"] == "RTC_GAMMA")
+    assert re.search(rf"items: 0 written, {rtc} unchanged", printed["fetch hyp3"]), printed["fetch hyp3"]
+    assert "all valid" in printed["validate catalogs/mine"]
+    status = printed["status catalogs/mine"]
+    task = json.loads((tmp_path / "docs" / "requests" / "appeears-ndvi-task.json").read_text())
+    for name in [job["name"] for job in jobs] + [task["task_name"]]:
+        assert re.search(rf"\s{re.escape(name)}\s+succeeded\s+harvested", status), (name, status)
+    items = catalog_items(tmp_path / "catalogs" / "mine")
+    # a collection per HyP3 job type, the AppEEARS product, the NGU dataset, the searched and the processed
+    assert {item["collection"] for item in items.values()} == {
+        "hyp3-rtc-gamma", "hyp3-insar-gamma", "appeears-mod13q1-061", "ngu-insar-in-asc1-v20a", "sentinel-2-l2a",
+        "sentinelhub-async"}
