@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.demo_items import catalog_items, collections_of
@@ -206,3 +207,61 @@ def test_the_guide_commands_run_against_the_simulators(simulators: dict[str, dic
     assert {item["collection"] for item in items.values()} == {
         "hyp3-rtc-gamma", "hyp3-insar-gamma", "appeears-mod13q1-061", "ngu-insar-in-asc1-v20a", "sentinel-2-l2a",
         "sentinelhub-async"}
+
+
+# -- "Troubleshooting": each message shown there, provoked against the simulators
+
+
+def troubleshooting_messages() -> list[re.Pattern[str]]:
+    """The ``text`` blocks of the README's "Troubleshooting", each a line the harvester prints, ``<...>`` standing
+    for any text."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```text\n(.*?)\n```", section, flags=re.S)
+    return [re.compile("^" + ".+?".join(re.escape(part) for part in re.split(r"<[^>]+>", block)) + "$", re.M)
+            for block in blocks]
+
+
+def test_each_troubleshooting_message_is_what_the_harvester_prints(simulators: dict[str, dict[str, str]],
+                                                                    tmp_path: Path) -> None:
+    shutil.copytree(README.parent / "docs" / "requests", tmp_path / "docs" / "requests")
+    base = {k: v for k, v in os.environ.items() if not PROVIDER_VARIABLES.match(k)}
+    base["APPEEARS_CACHE_DIR"] = str(tmp_path / "appeears-cache")
+    (tmp_path / "expired.json").write_text(json.dumps(
+        [dict(job, name=f"sim-expired-{n}") for n, job in
+         enumerate(json.loads((tmp_path / "docs" / "requests" / "hyp3-jobs.json").read_text()))][:1]))
+    edited = tmp_path / "edited"  # a catalog that declares an extension whose schema is not bundled
+    edited.mkdir()
+    (edited / "catalog.json").write_text(json.dumps({
+        "type": "Catalog", "stac_version": "1.1.0", "id": "edited", "description": "edited by hand", "links": [],
+        "stac_extensions": ["https://stac-extensions.github.io/render/v2.0.0/schema.json"]}))
+
+    def run(*args: str, simulator: str | None = None, **variables: str) -> str:
+        env = {**base, **(simulators[simulator] if simulator else {}), **variables}
+        done = subprocess.run([HARVESTER, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 1, (args, done.stdout, done.stderr[-3000:])
+        return done.stdout
+
+    hyp3_jobs = ("submit", "hyp3", "--jobs", "docs/requests/hyp3-jobs.json", "--poll-interval", "0.2")
+    printed = [
+        run(*hyp3_jobs, "--catalog", "catalogs/a", simulator="hyp3", EARTHDATA_TOKEN="an-expired-token"),
+        run("submit", "appeears", "--task", "docs/requests/appeears-ndvi-task.json", "--catalog", "catalogs/b",
+            simulator="appeears", EARTHDATA_PASSWORD="not-the-password"),
+        run("search", "sentinelhub", "--collection", "sentinel-2-l2a", "--datetime", "2020-12-01/2020-12-31",
+            "--catalog", "catalogs/c", simulator="sentinelhub", SH_CLIENT_SECRET="not-the-secret"),
+        run("submit", "hyp3", "--jobs", "expired.json", "--poll-interval", "0.2", "--catalog", "catalogs/d",
+            simulator="hyp3"),
+        run("validate", str(edited)),
+    ]
+    with harvester_process("simulate", "hyp3", "--port", "0") as (_, lines):  # its own: faults stay in it
+        url = lines(1)[0].split(" at ", 1)[1].split(" ", 1)[0]
+        httpx.post(f"{url}/_simkit/faults", json={"path": "^/jobs$", "status": 429, "retry_after": 0.1, "times": 50},
+                   timeout=10).raise_for_status()
+        printed.append(run(*hyp3_jobs, "--catalog", "catalogs/e", HYP3_API_URL=url, EARTHDATA_TOKEN="sim-token"))
+
+    messages = troubleshooting_messages()
+    assert len(messages) == len(printed)
+    for message, output in zip(messages, printed):
+        assert message.search(output), (message.pattern, output)
+    assert not any(secret in output for output in printed
+                   for secret in ("an-expired-token", "not-the-password", "not-the-secret"))
