@@ -5,6 +5,7 @@ collection whose items have rasters, a datetime on every item (items with start 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -32,3 +33,19 @@ def test_every_item_has_a_datetime_and_every_asset_a_media_type_and_its_own_titl
         assert [k for k, a in assets.items() if not a.get("title")] == [], item_id
         titles = Counter(a["title"] for a in assets.values())
         assert [t for t, n in titles.items() if n > 1] == [], item_id
+
+
+#: the fields STAC Browser 4.0.1 formats as times (stac-fields' "Timestamp" format, read from its build)
+FORMATTED_TIMES = {"created", "datetime", "end_datetime", "expires", "forecast:reference_datetime", "order:date",
+                   "processing:datetime", "published", "sat:anx_datetime", "start_datetime", "unpublished", "updated"}
+#: times of ours that no extension has a field for (the two scenes of a HyP3 pair): STAC Browser shows them as
+#: written, ISO 8601 in UTC; every other time goes in a field it formats
+UNSTANDARD_TIMES = {"hyp3:reference_datetime", "hyp3:secondary_datetime"}
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def test_times_are_in_fields_browsers_show_as_times(demo: Path) -> None:
+    found = {key for item in catalog_items(demo).values() for key, value in item["properties"].items()
+             if isinstance(value, str) and ISO_TIME.match(value)}
+    assert found - FORMATTED_TIMES <= UNSTANDARD_TIMES, found - FORMATTED_TIMES - UNSTANDARD_TIMES
+    assert "processing:datetime" in found  # OPERA RTC names carry the processing time

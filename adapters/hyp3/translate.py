@@ -300,7 +300,10 @@ def _properties(product: ProductName, record: Mapping[str, Any], job: JobRef, ex
     if product.orbit:
         props["hyp3:orbit"] = product.orbit
     for key, value in sorted(product.options.items()):
-        if key not in ("beam_mode", "observation_direction", "relative_orbit", "orbit_state", "version", "software"):
+        if key == "processing_time":  # OPERA names carry it: the standard field, which browsers show as a time
+            props["processing:datetime"] = value
+        elif key not in ("beam_mode", "observation_direction", "relative_orbit", "orbit_state", "version",
+                         "software"):
             props[f"hyp3:{key}"] = value
     if scenes.secondary is not None:  # a pair
         props["hyp3:reference_datetime"] = _iso(scenes.reference.start)
