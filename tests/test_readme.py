@@ -265,3 +265,20 @@ def test_each_troubleshooting_message_is_what_the_harvester_prints(simulators: d
         assert message.search(output), (message.pattern, output)
     assert not any(secret in output for output in printed
                    for secret in ("an-expired-token", "not-the-password", "not-the-secret"))
+
+
+def test_the_readme_lists_exactly_the_extensions_the_harvester_writes(demo: Path) -> None:
+    """The table in "The catalog it writes" names the extension schemas of `catalogs.stac`, and the demo's own
+    objects declare no other (the Catalog search's items keep their server's, and are not ours)."""
+    from catalogs import stac
+
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### The catalog it writes\n", 1)[1].split("\n### ", 1)[0]
+    listed = set(re.findall(r"^\| \[[^\]]+\]\((https://stac-extensions\.github\.io/[^)]+)\)", section, flags=re.M))
+    written = {value for name, value in vars(stac).items()
+               if name.isupper() and isinstance(value, str) and value.startswith("https://stac-extensions.github.io/")}
+    assert listed == written
+    searched = {"sentinel-2-l2a"}  # the demo's Catalog search
+    declared = {ext for item in catalog_items(demo).values() if item["collection"] not in searched
+                for ext in item.get("stac_extensions", [])}
+    assert declared <= listed, declared - listed
