@@ -53,10 +53,16 @@ class Search:
 
 @dataclass(frozen=True)
 class Page:
-    """The items of one page of results, in order, and whether more follow."""
+    """The items of one page of results, in order, how many items match the whole search, and whether more
+    pages follow."""
 
     items: list[tuple[str, str]]
-    more: bool
+    matched: int
+    offset: int = 0
+
+    @property
+    def more(self) -> bool:
+        return self.offset + len(self.items) < self.matched
 
 
 class ItemIndex:
@@ -77,18 +83,28 @@ class ItemIndex:
         if search.offset < 0:
             raise SearchError(f"bad paging token {search.offset}")
         where, params = self._where(search)
+        condition = " AND ".join(where) or "true"
         order = [f"{quote_identifier(name)} {'DESC' if desc else 'ASC'} NULLS LAST" for name, desc in search.sortby]
-        sql = (f"SELECT collection, id FROM read_parquet(?) WHERE {' AND '.join(where) or 'true'} "
+        # the window counts every match before LIMIT applies: the page and its total from one scan of one file
+        sql = (f"SELECT collection, id, count(*) OVER () FROM read_parquet(?) WHERE {condition} "
                f"ORDER BY {', '.join([*order, 'collection', 'id'])} LIMIT ? OFFSET ?")
         with self._lock:
             cursor = self._connection.cursor()
         try:
-            rows = cursor.execute(sql, [str(self.path), *params, search.limit + 1, search.offset]).fetchall()
+            rows = cursor.execute(sql, [str(self.path), *params, search.limit, search.offset]).fetchall()
+            if rows:
+                matched = int(rows[0][2])
+            elif search.offset:  # a page past the last one: no row to carry the count
+                counted = cursor.execute(f"SELECT count(*) FROM read_parquet(?) WHERE {condition}",
+                                         [str(self.path), *params]).fetchone()
+                matched = int(counted[0]) if counted else 0
+            else:
+                matched = 0
         except duckdb.Error as exc:
             raise SearchError(f"the search cannot be run: {str(exc).splitlines()[0]}") from exc
         finally:
             cursor.close()
-        return Page([(str(c), str(i)) for c, i in rows[:search.limit]], len(rows) > search.limit)
+        return Page([(str(c), str(i)) for c, i, _ in rows], matched, search.offset)
 
     def _where(self, search: Search) -> tuple[list[str], list[Any]]:
         where: list[str] = []

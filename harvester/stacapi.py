@@ -1,12 +1,13 @@
 """A STAC API over a harvested catalog (``harvester serve DIR --api``): a WSGI app in front of the static one.
 
 It answers STAC API Core, Collections, OGC API Features (items of a collection, one item), Item Search (GET
-and POST: bbox, intersects, datetime, ids, collections, limit with ``next`` links) with the Filter (Basic CQL2,
-text and JSON) and Sort extensions, and ``/queryables``. Searches run in DuckDB over a stac-geoparquet index
-of the catalog (`catalogs.search`), which `catalogs.geoparquet` writes into ``.harvest/api/`` when the server
-starts and brings up to date (reading only new or changed items) when the writer's index changes while it
-runs. The items and collections it answers are the catalog's own JSON files, with links and hrefs made
-absolute URLs of this server. Every other path is the static catalog (`harvester.serve.CatalogApp`).
+and POST: bbox, intersects, datetime, ids, collections, limit with ``next``, ``prev`` and ``first`` links and
+``numberMatched``) with the Filter (Basic CQL2, text and JSON) and Sort extensions, and ``/queryables``.
+Searches run in DuckDB over a stac-geoparquet index of the catalog (`catalogs.search`), which
+`catalogs.geoparquet` writes into ``.harvest/api/`` when the server starts and brings up to date (reading only
+new or changed items) when the writer's index changes while it runs. The items and collections it answers
+are the catalog's own JSON files, with links and hrefs made absolute URLs of this server. Every other path is
+the static catalog (`harvester.serve.CatalogApp`).
 """
 
 from __future__ import annotations
@@ -248,17 +249,26 @@ class StacApi:
                body: dict[str, Any] | None = None, path: str = "search") -> Response:
         page = self._fresh_index().search(search)
         features = [item for cid, item_id in page.items if (item := self.item(base, cid, item_id)) is not None]
+
+        def link(rel: str, offset: int | None) -> dict[str, Any]:
+            """The page at ``offset`` (None: the first, without a token), asked the way this one was."""
+            if body is not None:
+                asked = {k: v for k, v in body.items() if k != "token"}
+                return {"rel": rel, "href": f"{base}{path}", "type": GEOJSON, "method": "POST",
+                        "body": asked if offset is None else {**asked, "token": str(offset)}, "merge": False}
+            asked = {k: v for k, v in (args or {}).items() if k != "token"}
+            query = urlencode(asked if offset is None else {**asked, "token": str(offset)})
+            return {"rel": rel, "href": f"{base}{path}" + (f"?{query}" if query else ""), "type": GEOJSON,
+                    "method": "GET"}
+
         links: list[dict[str, Any]] = [{"rel": "root", "href": base, "type": JSON}]
         if page.more:
-            token = str(search.offset + search.limit)
-            if body is not None:
-                links.append({"rel": "next", "href": f"{base}{path}", "type": GEOJSON, "method": "POST",
-                              "body": {**body, "token": token}, "merge": False})
-            else:
-                query = urlencode({**(args or {}), "token": token})
-                links.append({"rel": "next", "href": f"{base}{path}?{query}", "type": GEOJSON, "method": "GET"})
+            links.append(link("next", search.offset + search.limit))
+        if search.offset > 0:
+            before = search.offset - search.limit
+            links += [link("prev", before if before > 0 else None), link("first", None)]
         return _json({"type": "FeatureCollection", "features": features, "links": links,
-                      "numberReturned": len(features)}, GEOJSON)
+                      "numberMatched": page.matched, "numberReturned": len(features)}, GEOJSON)
 
 
 def _index_path(root: Path) -> Path:
