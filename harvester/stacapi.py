@@ -302,7 +302,7 @@ def _search_from_args(args: Any) -> Search:
         search.filter = _parse_json(args["filter"], "filter") if language == "cql2-json" else args["filter"]
         _check_language(language)
     if args.get("sortby"):
-        search.sortby = [(f.lstrip("+-").strip(), f.startswith("-")) for f in args["sortby"].split(",") if f]
+        search.sortby = _sortby_text(args["sortby"])
     search.limit, search.offset = _int(args.get("limit"), "limit", DEFAULT_LIMIT), _int(args.get("token"), "token", 0)
     return search
 
@@ -322,15 +322,28 @@ def _search_from_body(body: dict[str, Any]) -> Search:
         _check_language(body.get("filter-lang", "cql2-json" if isinstance(search.filter, dict) else "cql2-text"))
     sortby = body.get("sortby") or []
     if isinstance(sortby, str):
-        search.sortby = [(f.lstrip("+-").strip(), f.startswith("-")) for f in sortby.split(",") if f]
+        search.sortby = _sortby_text(sortby)
     else:
         try:
-            search.sortby = [(s["field"], s.get("direction", "asc") == "desc") for s in sortby]
-        except (TypeError, KeyError):
+            search.sortby = [(_sort_field(s["field"]), s.get("direction", "asc") == "desc") for s in sortby]
+        except (TypeError, KeyError, AttributeError):
             raise SearchError("sortby must be a list of {field, direction}") from None
     search.limit = _int(body.get("limit"), "limit", DEFAULT_LIMIT)
     search.offset = _int(body.get("token"), "token", 0)
     return search
+
+
+def _sortby_text(text: str) -> list[tuple[str, bool]]:
+    """``sortby`` as text: fields separated by commas, each with ``+`` (or a space: a ``+`` decoded from a URL),
+    ``-`` or nothing before it."""
+    fields = [f.strip() for f in text.split(",") if f.strip()]
+    return [(_sort_field(f.lstrip("+-").strip()), f.startswith("-")) for f in fields]
+
+
+def _sort_field(name: str) -> str:
+    """The index column a sort field names: the Sort extension names properties ``properties.<name>``
+    (STAC Browser sends ``properties.datetime``); the index has them as columns of their own."""
+    return name.removeprefix("properties.")
 
 
 def _check_language(language: str) -> None:

@@ -188,7 +188,12 @@ def test_sortby_datetime_orders_every_page(api: Api, direction: str) -> None:
         api.items[i]["collection"], i)) + sorted(undated, key=lambda i: (api.items[i]["collection"], i))
     assert searched(api, sortby=[{"field": "datetime", "direction": direction}], limit=3) == expected
     prefix = "-" if direction == "desc" else "+"
-    got = httpx.get(f"{api.url}search", params={"sortby": f"{prefix}datetime", "limit": len(api.items)}).json()
+    for name in ("datetime", "properties.datetime"):
+        got = httpx.get(f"{api.url}search", params={"sortby": f"{prefix}{name}", "limit": len(api.items)}).json()
+        assert [f["id"] for f in got["features"]] == expected, name
+    # the body STAC Browser posts for "Time of Data"
+    got = httpx.post(f"{api.url}search", json={
+        "sortby": [{"field": "properties.datetime", "direction": direction}], "limit": len(api.items)}).json()
     assert [f["id"] for f in got["features"]] == expected
 
 
