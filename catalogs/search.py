@@ -169,9 +169,11 @@ class ItemIndex:
                 if op not in BASIC_CQL2:
                     raise SearchError(f"CQL2 operator {op!r} is not supported here (Basic CQL2 only: "
                                       f"{', '.join(sorted(BASIC_CQL2))})")
+                # CQL2 wants two or more arguments to "and"/"or"; one is accepted as itself, since STAC Browser
+                # sends {"op": "and", "args": [<its one filter>]}
                 wanted = {"and": None, "or": None, "not": 1, "isNull": 1}.get(op, 2)
-                if not isinstance(args, list) or (len(args) != wanted if wanted else len(args) < 2):
-                    raise SearchError(f"bad CQL2 filter: {op!r} takes {wanted or 'two or more'} argument(s)")
+                if not isinstance(args, list) or (len(args) != wanted if wanted else not args):
+                    raise SearchError(f"bad CQL2 filter: {op!r} takes {wanted or 'one or more'} argument(s)")
                 for arg in args:
                     self._check_filter(arg)
             elif "property" in node:

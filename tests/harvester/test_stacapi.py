@@ -254,6 +254,21 @@ def test_a_search_matching_nothing_counts_zero(api: Api) -> None:
     assert (got["features"], got["numberMatched"], got["numberReturned"], rels(got)) == ([], 0, 0, {})
 
 
+def test_a_filter_of_one_condition_as_stac_browser_posts_it(api: Api) -> None:
+    """STAC Browser wraps its filters in "and" (or "or") even when there is one: that one alone decides."""
+    text_name, text_value, _, _ = _a_string_and_a_number_property(api.items)
+    expected = sorted(i for i, item in api.items.items() if item["properties"].get(text_name) == text_value)
+    assert 0 < len(expected) < len(api.items)
+    for logical in ("and", "or"):
+        body = {"filter-lang": "cql2-json", "limit": len(api.items), "filter": {
+            "op": logical, "args": [{"op": "=", "args": [{"property": text_name}, text_value]}]}}
+        got = httpx.post(f"{api.url}search", json=body).json()
+        assert sorted(f["id"] for f in got["features"]) == expected, logical
+    empty = httpx.post(f"{api.url}search", json={"filter": {"op": "and", "args": []}})
+    assert empty.status_code == 400
+    assert "'and' takes one or more argument(s)" in empty.json()["description"]
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"filter": "nope = 1"}, "unknown property 'nope' in the filter"),
     ({"filter": "id LIKE 'S1%'"}, "CQL2 operator 'like' is not supported here"),
