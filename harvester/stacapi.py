@@ -31,7 +31,7 @@ from catalogs.errors import CatalogError
 from catalogs.geoparquet import export_geoparquet
 from catalogs.search import DEFAULT_LIMIT, ItemIndex, Search, SearchError
 from catalogs.stac import STAC_VERSION, STATE_DIR
-from harvester.serve import CORS_HEADERS
+from harvester.serve import CORS_HEADERS, preflight
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,7 @@ class StacApi:
 
     def respond(self, request: Request, parts: list[str]) -> Response:
         if request.method == "OPTIONS":
-            return Response(status=204, headers={"Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
-                                                 "Access-Control-Allow-Headers": "*, Content-Type",
-                                                 "Access-Control-Max-Age": "86400"})
+            return preflight(request, ("GET", "HEAD", "POST", "OPTIONS"), "*, Content-Type")
         base = request.root_url
         if parts == ["search"]:
             if request.method == "POST":

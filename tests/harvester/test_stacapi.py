@@ -269,6 +269,19 @@ def test_a_filter_of_one_condition_as_stac_browser_posts_it(api: Api) -> None:
     assert "'and' takes one or more argument(s)" in empty.json()["description"]
 
 
+def test_the_search_preflight_lets_a_public_page_post_to_loopback(api: Api) -> None:
+    # STAC Browser posts JSON (a preflight first); from a public page Chrome also asks for Private Network Access
+    response = httpx.options(f"{api.url}search", headers={
+        "Origin": "https://radiantearth.github.io", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type", "Access-Control-Request-Private-Network": "true"})
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-private-network"] == "true"
+    methods = {m.strip() for m in response.headers["access-control-allow-methods"].split(",")}
+    assert methods == {"GET", "HEAD", "POST", "OPTIONS"}
+    assert "content-type" in {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"filter": "nope = 1"}, "unknown property 'nope' in the filter"),
     ({"filter": "id LIKE 'S1%'"}, "CQL2 operator 'like' is not supported here"),
