@@ -53,10 +53,16 @@ class Search:
 
 @dataclass(frozen=True)
 class Page:
-    """The items of one page of results, in order, and whether more follow."""
+    """The items of one page of results, in order, how many items match the whole search, and whether more
+    pages follow."""
 
     items: list[tuple[str, str]]
-    more: bool
+    matched: int
+    offset: int = 0
+
+    @property
+    def more(self) -> bool:
+        return self.offset + len(self.items) < self.matched
 
 
 class ItemIndex:
@@ -77,18 +83,28 @@ class ItemIndex:
         if search.offset < 0:
             raise SearchError(f"bad paging token {search.offset}")
         where, params = self._where(search)
+        condition = " AND ".join(where) or "true"
         order = [f"{quote_identifier(name)} {'DESC' if desc else 'ASC'} NULLS LAST" for name, desc in search.sortby]
-        sql = (f"SELECT collection, id FROM read_parquet(?) WHERE {' AND '.join(where) or 'true'} "
+        # the window counts every match before LIMIT applies: the page and its total from one scan of one file
+        sql = (f"SELECT collection, id, count(*) OVER () FROM read_parquet(?) WHERE {condition} "
                f"ORDER BY {', '.join([*order, 'collection', 'id'])} LIMIT ? OFFSET ?")
         with self._lock:
             cursor = self._connection.cursor()
         try:
-            rows = cursor.execute(sql, [str(self.path), *params, search.limit + 1, search.offset]).fetchall()
+            rows = cursor.execute(sql, [str(self.path), *params, search.limit, search.offset]).fetchall()
+            if rows:
+                matched = int(rows[0][2])
+            elif search.offset:  # a page past the last one: no row to carry the count
+                counted = cursor.execute(f"SELECT count(*) FROM read_parquet(?) WHERE {condition}",
+                                         [str(self.path), *params]).fetchone()
+                matched = int(counted[0]) if counted else 0
+            else:
+                matched = 0
         except duckdb.Error as exc:
             raise SearchError(f"the search cannot be run: {str(exc).splitlines()[0]}") from exc
         finally:
             cursor.close()
-        return Page([(str(c), str(i)) for c, i in rows[:search.limit]], len(rows) > search.limit)
+        return Page([(str(c), str(i)) for c, i, _ in rows], matched, search.offset)
 
     def _where(self, search: Search) -> tuple[list[str], list[Any]]:
         where: list[str] = []
@@ -153,9 +169,11 @@ class ItemIndex:
                 if op not in BASIC_CQL2:
                     raise SearchError(f"CQL2 operator {op!r} is not supported here (Basic CQL2 only: "
                                       f"{', '.join(sorted(BASIC_CQL2))})")
+                # CQL2 wants two or more arguments to "and"/"or"; one is accepted as itself, since STAC Browser
+                # sends {"op": "and", "args": [<its one filter>]}
                 wanted = {"and": None, "or": None, "not": 1, "isNull": 1}.get(op, 2)
-                if not isinstance(args, list) or (len(args) != wanted if wanted else len(args) < 2):
-                    raise SearchError(f"bad CQL2 filter: {op!r} takes {wanted or 'two or more'} argument(s)")
+                if not isinstance(args, list) or (len(args) != wanted if wanted else not args):
+                    raise SearchError(f"bad CQL2 filter: {op!r} takes {wanted or 'one or more'} argument(s)")
                 for arg in args:
                     self._check_filter(arg)
             elif "property" in node:

@@ -172,11 +172,7 @@ class CatalogApp:
         return real
 
     def preflight(self, request: Request) -> Response:
-        response = Response(status=204, headers={**PREFLIGHT_HEADERS, "Allow": ", ".join(METHODS)})
-        # Chrome asks before a public page (STAC Browser) may read from loopback (Private Network Access)
-        if request.headers.get("Access-Control-Request-Private-Network") == "true":
-            response.headers["Access-Control-Allow-Private-Network"] = "true"
-        return response
+        return preflight(request, METHODS, PREFLIGHT_HEADERS["Access-Control-Allow-Headers"])
 
     def listing(self, folder: str, url_path: str) -> Response:
         try:
@@ -193,6 +189,17 @@ class CatalogApp:
         response = Response(page, mimetype="text/html")
         response.cache_control.no_cache = True
         return response
+
+
+def preflight(request: Request, methods: Iterable[str], allow_headers: str) -> Response:
+    """The answer to a CORS preflight (``OPTIONS``) for a resource that takes ``methods``."""
+    allowed = ", ".join(methods)
+    response = Response(status=204, headers={**PREFLIGHT_HEADERS, "Access-Control-Allow-Methods": allowed,
+                                             "Access-Control-Allow-Headers": allow_headers, "Allow": allowed})
+    # Chrome asks before a public page (STAC Browser) may read from loopback (Private Network Access)
+    if request.headers.get("Access-Control-Request-Private-Network") == "true":
+        response.headers["Access-Control-Allow-Private-Network"] = "true"
+    return response
 
 
 class _RequestHandler(WSGIRequestHandler):

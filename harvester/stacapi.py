@@ -1,12 +1,13 @@
 """A STAC API over a harvested catalog (``harvester serve DIR --api``): a WSGI app in front of the static one.
 
 It answers STAC API Core, Collections, OGC API Features (items of a collection, one item), Item Search (GET
-and POST: bbox, intersects, datetime, ids, collections, limit with ``next`` links) with the Filter (Basic CQL2,
-text and JSON) and Sort extensions, and ``/queryables``. Searches run in DuckDB over a stac-geoparquet index
-of the catalog (`catalogs.search`), which `catalogs.geoparquet` writes into ``.harvest/api/`` when the server
-starts and brings up to date (reading only new or changed items) when the writer's index changes while it
-runs. The items and collections it answers are the catalog's own JSON files, with links and hrefs made
-absolute URLs of this server. Every other path is the static catalog (`harvester.serve.CatalogApp`).
+and POST: bbox, intersects, datetime, ids, collections, limit with ``next``, ``prev`` and ``first`` links and
+``numberMatched``) with the Filter (Basic CQL2, text and JSON) and Sort extensions, and ``/queryables``.
+Searches run in DuckDB over a stac-geoparquet index of the catalog (`catalogs.search`), which
+`catalogs.geoparquet` writes into ``.harvest/api/`` when the server starts and brings up to date (reading only
+new or changed items) when the writer's index changes while it runs. The items and collections it answers
+are the catalog's own JSON files, with links and hrefs made absolute URLs of this server. Every other path is
+the static catalog (`harvester.serve.CatalogApp`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from catalogs.errors import CatalogError
 from catalogs.geoparquet import export_geoparquet
 from catalogs.search import DEFAULT_LIMIT, ItemIndex, Search, SearchError
 from catalogs.stac import STAC_VERSION, STATE_DIR
-from harvester.serve import CORS_HEADERS
+from harvester.serve import CORS_HEADERS, preflight
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class StacApi:
 
     def respond(self, request: Request, parts: list[str]) -> Response:
         if request.method == "OPTIONS":
-            return Response(status=204, headers={"Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
-                                                 "Access-Control-Allow-Headers": "*, Content-Type",
-                                                 "Access-Control-Max-Age": "86400"})
+            return preflight(request, ("GET", "HEAD", "POST", "OPTIONS"), "*, Content-Type")
         base = request.root_url
         if parts == ["search"]:
             if request.method == "POST":
@@ -248,17 +247,26 @@ class StacApi:
                body: dict[str, Any] | None = None, path: str = "search") -> Response:
         page = self._fresh_index().search(search)
         features = [item for cid, item_id in page.items if (item := self.item(base, cid, item_id)) is not None]
+
+        def link(rel: str, offset: int | None) -> dict[str, Any]:
+            """The page at ``offset`` (None: the first, without a token), asked the way this one was."""
+            if body is not None:
+                asked = {k: v for k, v in body.items() if k != "token"}
+                return {"rel": rel, "href": f"{base}{path}", "type": GEOJSON, "method": "POST",
+                        "body": asked if offset is None else {**asked, "token": str(offset)}, "merge": False}
+            asked = {k: v for k, v in (args or {}).items() if k != "token"}
+            query = urlencode(asked if offset is None else {**asked, "token": str(offset)})
+            return {"rel": rel, "href": f"{base}{path}" + (f"?{query}" if query else ""), "type": GEOJSON,
+                    "method": "GET"}
+
         links: list[dict[str, Any]] = [{"rel": "root", "href": base, "type": JSON}]
         if page.more:
-            token = str(search.offset + search.limit)
-            if body is not None:
-                links.append({"rel": "next", "href": f"{base}{path}", "type": GEOJSON, "method": "POST",
-                              "body": {**body, "token": token}, "merge": False})
-            else:
-                query = urlencode({**(args or {}), "token": token})
-                links.append({"rel": "next", "href": f"{base}{path}?{query}", "type": GEOJSON, "method": "GET"})
+            links.append(link("next", search.offset + search.limit))
+        if search.offset > 0:
+            before = search.offset - search.limit
+            links += [link("prev", before if before > 0 else None), link("first", None)]
         return _json({"type": "FeatureCollection", "features": features, "links": links,
-                      "numberReturned": len(features)}, GEOJSON)
+                      "numberMatched": page.matched, "numberReturned": len(features)}, GEOJSON)
 
 
 def _index_path(root: Path) -> Path:
@@ -292,7 +300,7 @@ def _search_from_args(args: Any) -> Search:
         search.filter = _parse_json(args["filter"], "filter") if language == "cql2-json" else args["filter"]
         _check_language(language)
     if args.get("sortby"):
-        search.sortby = [(f.lstrip("+-").strip(), f.startswith("-")) for f in args["sortby"].split(",") if f]
+        search.sortby = _sortby_text(args["sortby"])
     search.limit, search.offset = _int(args.get("limit"), "limit", DEFAULT_LIMIT), _int(args.get("token"), "token", 0)
     return search
 
@@ -312,15 +320,28 @@ def _search_from_body(body: dict[str, Any]) -> Search:
         _check_language(body.get("filter-lang", "cql2-json" if isinstance(search.filter, dict) else "cql2-text"))
     sortby = body.get("sortby") or []
     if isinstance(sortby, str):
-        search.sortby = [(f.lstrip("+-").strip(), f.startswith("-")) for f in sortby.split(",") if f]
+        search.sortby = _sortby_text(sortby)
     else:
         try:
-            search.sortby = [(s["field"], s.get("direction", "asc") == "desc") for s in sortby]
-        except (TypeError, KeyError):
+            search.sortby = [(_sort_field(s["field"]), s.get("direction", "asc") == "desc") for s in sortby]
+        except (TypeError, KeyError, AttributeError):
             raise SearchError("sortby must be a list of {field, direction}") from None
     search.limit = _int(body.get("limit"), "limit", DEFAULT_LIMIT)
     search.offset = _int(body.get("token"), "token", 0)
     return search
+
+
+def _sortby_text(text: str) -> list[tuple[str, bool]]:
+    """``sortby`` as text: fields separated by commas, each with ``+`` (or a space: a ``+`` decoded from a URL),
+    ``-`` or nothing before it."""
+    fields = [f.strip() for f in text.split(",") if f.strip()]
+    return [(_sort_field(f.lstrip("+-").strip()), f.startswith("-")) for f in fields]
+
+
+def _sort_field(name: str) -> str:
+    """The index column a sort field names: the Sort extension names properties ``properties.<name>``
+    (STAC Browser sends ``properties.datetime``); the index has them as columns of their own."""
+    return name.removeprefix("properties.")
 
 
 def _check_language(language: str) -> None:

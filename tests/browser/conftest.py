@@ -13,11 +13,15 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import Page, sync_playwright
 
 from harvester.serve import make_server, server_url
+from tests.browser.browsing import Traffic, loopback
 from tests.browser.spa import serve_spa
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,10 +67,11 @@ def stac_browser(stac_browser_dist: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def served_demo(demo: Path) -> Iterator[str]:
-    """The demo catalog served by ``harvester serve`` (static, as a user serves it), on a free port."""
-    server = make_server(demo, port=0)
+@contextmanager
+def serving(directory: Path, *, api: bool = False) -> Iterator[str]:
+    """``directory`` served as ``harvester serve`` (``--api`` with ``api``) serves it, on a free loopback port;
+    yields its URL."""
+    server = make_server(directory, port=0, api=api)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="browser-catalog", daemon=True)
     thread.start()
     try:
@@ -75,3 +80,54 @@ def served_demo(demo: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def served_demo(demo: Path) -> Iterator[str]:
+    """The demo catalog served by ``harvester serve`` (static, as a user serves it), on a free port."""
+    with serving(demo) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def served_api(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A copy of the demo catalog served by ``harvester serve --api`` (the API writes its index into the
+    catalog's ``.harvest/``: the shared demo is not to be changed), on a free port."""
+    root = tmp_path_factory.mktemp("browser-api") / "demo"
+    shutil.copytree(demo, root, symlinks=True)
+    with serving(root, api=True) as url:
+        yield url
+
+
+@pytest.fixture
+def served(served_demo: str) -> str:
+    """The server a test's page talks to, whose traffic `page` records and checks: the static demo, unless a
+    test module overrides this fixture."""
+    return served_demo
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium,
+            # no name resolves: nothing leaves the machine even if a request slipped past the route below
+            args=["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, served: str) -> Iterator[tuple[Page, Traffic]]:
+    """A fresh browser page (1280x1100) that reaches loopback only, recording its traffic to ``served``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    context.route("**/*", lambda route: route.continue_() if loopback(route.request.url) else route.abort())
+    page = context.new_page()
+    traffic = Traffic(served)
+    page.on("response", traffic.on_response)
+    page.on("requestfailed", traffic.on_failed)
+    page.on("console", traffic.on_console)
+    try:
+        yield page, traffic
+    finally:
+        context.close()

@@ -188,8 +188,98 @@ def test_sortby_datetime_orders_every_page(api: Api, direction: str) -> None:
         api.items[i]["collection"], i)) + sorted(undated, key=lambda i: (api.items[i]["collection"], i))
     assert searched(api, sortby=[{"field": "datetime", "direction": direction}], limit=3) == expected
     prefix = "-" if direction == "desc" else "+"
-    got = httpx.get(f"{api.url}search", params={"sortby": f"{prefix}datetime", "limit": len(api.items)}).json()
+    for name in ("datetime", "properties.datetime"):
+        got = httpx.get(f"{api.url}search", params={"sortby": f"{prefix}{name}", "limit": len(api.items)}).json()
+        assert [f["id"] for f in got["features"]] == expected, name
+    # the body STAC Browser posts for "Time of Data"
+    got = httpx.post(f"{api.url}search", json={
+        "sortby": [{"field": "properties.datetime", "direction": direction}], "limit": len(api.items)}).json()
     assert [f["id"] for f in got["features"]] == expected
+
+
+def follow(link: dict[str, Any]) -> dict[str, Any]:
+    """The page a paging link leads to, asked as the link says (GET, or POST with its body)."""
+    if link.get("method") == "POST":
+        response = httpx.post(link["href"], json=link["body"])
+    else:
+        response = httpx.get(link["href"])
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def rels(page: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {link["rel"]: link for link in page["links"] if link["rel"] != "root"}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_every_page_counts_all_matches_and_links_back(api: Api, method: str) -> None:
+    """numberMatched (STAC Browser shows it beside "Items") is the whole search's count on every page, and
+    pages after the first link back to the previous one and to the first."""
+    cid = max(collections_of(api.root), key=lambda c: sum(1 for i in api.items.values() if i["collection"] == c))
+    expected = sorted(i for i, item in api.items.items() if item["collection"] == cid)
+    assert len(expected) >= 3
+    limit = 2
+    query = {"collections": [cid], "limit": limit}
+    if method == "POST":
+        first = httpx.post(f"{api.url}search", json=query).json()
+    else:
+        first = httpx.get(f"{api.url}search", params={**query, "collections": cid}).json()
+    pages = [first]
+    while "next" in rels(pages[-1]):
+        pages.append(follow(rels(pages[-1])["next"]))
+    assert len(pages) == -(-len(expected) // limit)
+    assert [page["numberMatched"] for page in pages] == [len(expected)] * len(pages)
+    assert [page["numberReturned"] for page in pages] == [len(p["features"]) for p in pages]
+    ids = [[f["id"] for f in page["features"]] for page in pages]
+    assert sorted(i for page in ids for i in page) == expected
+    assert set(rels(first)) == {"next"}  # no way back from the first page
+    for number, page in enumerate(pages[1:], start=1):
+        assert {link["method"] for link in rels(page).values()} == {method}
+        assert [f["id"] for f in follow(rels(page)["prev"])["features"]] == ids[number - 1]
+        assert [f["id"] for f in follow(rels(page)["first"])["features"]] == ids[0]
+    # a page past the last one: nothing on it, the count still right, a way back
+    beyond = {**rels(pages[-1])["prev"]}
+    if method == "POST":
+        beyond["body"] = {**beyond["body"], "token": str(len(expected) + limit)}
+    else:
+        beyond["href"] = f"{api.url}search?collections={cid}&limit={limit}&token={len(expected) + limit}"
+    past = follow(beyond)
+    assert (past["features"], past["numberMatched"], past["numberReturned"]) == ([], len(expected), 0)
+    assert "next" not in rels(past)
+    assert [f["id"] for f in follow(rels(past)["first"])["features"]] == ids[0]
+
+
+def test_a_search_matching_nothing_counts_zero(api: Api) -> None:
+    got = httpx.get(f"{api.url}search", params={"ids": "no-such-item"}).json()
+    assert (got["features"], got["numberMatched"], got["numberReturned"], rels(got)) == ([], 0, 0, {})
+
+
+def test_a_filter_of_one_condition_as_stac_browser_posts_it(api: Api) -> None:
+    """STAC Browser wraps its filters in "and" (or "or") even when there is one: that one alone decides."""
+    text_name, text_value, _, _ = _a_string_and_a_number_property(api.items)
+    expected = sorted(i for i, item in api.items.items() if item["properties"].get(text_name) == text_value)
+    assert 0 < len(expected) < len(api.items)
+    for logical in ("and", "or"):
+        body = {"filter-lang": "cql2-json", "limit": len(api.items), "filter": {
+            "op": logical, "args": [{"op": "=", "args": [{"property": text_name}, text_value]}]}}
+        got = httpx.post(f"{api.url}search", json=body).json()
+        assert sorted(f["id"] for f in got["features"]) == expected, logical
+    empty = httpx.post(f"{api.url}search", json={"filter": {"op": "and", "args": []}})
+    assert empty.status_code == 400
+    assert "'and' takes one or more argument(s)" in empty.json()["description"]
+
+
+def test_the_search_preflight_lets_a_public_page_post_to_loopback(api: Api) -> None:
+    # STAC Browser posts JSON (a preflight first); from a public page Chrome also asks for Private Network Access
+    response = httpx.options(f"{api.url}search", headers={
+        "Origin": "https://radiantearth.github.io", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type", "Access-Control-Request-Private-Network": "true"})
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-private-network"] == "true"
+    methods = {m.strip() for m in response.headers["access-control-allow-methods"].split(",")}
+    assert methods == {"GET", "HEAD", "POST", "OPTIONS"}
+    assert "content-type" in {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
 
 
 @pytest.mark.parametrize(("params", "message"), [
