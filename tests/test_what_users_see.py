@@ -49,3 +49,14 @@ def test_times_are_in_fields_browsers_show_as_times(demo: Path) -> None:
              if isinstance(value, str) and ISO_TIME.match(value)}
     assert found - FORMATTED_TIMES <= UNSTANDARD_TIMES, found - FORMATTED_TIMES - UNSTANDARD_TIMES
     assert "processing:datetime" in found  # OPERA RTC names carry the processing time
+
+
+def test_items_are_told_apart_on_stac_browser_search_pages(demo: Path) -> None:
+    """STAC Browser labels a search result by its title, else by its URL's last part cut at the first dot
+    (``MOD13Q1.061_2020001_...`` shows as "MOD13Q1"): within each collection every label differs."""
+    labels: dict[str, Counter[str]] = {}
+    for item in catalog_items(demo).values():
+        label = item["properties"].get("title") or item["id"].split(".", 1)[0]
+        labels.setdefault(item["collection"], Counter())[label] += 1
+    assert {cid: [label for label, n in counted.items() if n > 1] for cid, counted in labels.items()
+            if any(n > 1 for n in counted.values())} == {}

@@ -118,7 +118,8 @@ def _area_items(tifs: list[str], files: Mapping[str, Path], knowledge: Mapping[s
         drafts.append(ItemDraft(
             item_id, collection_id(first.product, first.version),
             datetime=start if end is None else None, start_datetime=start if end else None, end_datetime=end,
-            properties={**common, **_platform(product), "appeears:product": product_id, "appeears:aid": aid,
+            properties={**common, **_platform(product), "title": f"{product_id} {start:%Y-%m-%d}, feature {aid}",
+                        "appeears:product": product_id, "appeears:aid": aid,
                         "appeears:layers": sorted(p.layer for _n, p in members)},
             assets=assets, links=[link], stac_extensions=_extensions(assets),
             footprint_asset=(data_keys or list(assets))[0]))
@@ -197,6 +198,8 @@ def _netcdf_items(ncs: list[str], files: Mapping[str, Path], knowledge: Mapping[
         item_id = f"{parsed.product_id}_{parsed.resolution}_aid{parsed.aid:04d}_{common['appeears:task_id'][:8]}"
         drafts.append(ItemDraft(item_id, collection_id(parsed.product, parsed.version), start_datetime=start,
                                 end_datetime=end, properties={**common, **_platform(product),
+                                                              "title": f"{parsed.product_id} {start:%Y-%m-%d} to "
+                                                                       f"{end:%Y-%m-%d}, feature {parsed.aid}",
                                                               "appeears:product": parsed.product_id,
                                                               "appeears:aid": parsed.aid,
                                                               "appeears:layers": variables},
@@ -259,7 +262,9 @@ def _point_item(item_id: str, home: str, record: Mapping[str, Any], job: JobRef,
     products = sorted(knowledge) or sorted({_product_of_results(n) for n in results})
     first = (knowledge.get(products[0]) or {}).get("product") or {}
     return ItemDraft(item_id, home, start_datetime=min(dates), end_datetime=max(dates), geometry=geometry,
-                     properties={**common, **_platform(first), "appeears:task_type": "point",
+                     properties={**common, **_platform(first),
+                                 "title": f"AppEEARS task {record.get('task_name') or job.id}: point samples",
+                                 "appeears:task_type": "point",
                                  "appeears:products": products, "appeears:points": kept},
                      assets=assets, stac_extensions=[stac.TABLE], thumbnail=False)
 
