@@ -78,13 +78,17 @@ class NguSimulator:
 
     ``density``: points per km² of each file (at least 20 a file); ``dates``: acquisitions per file;
     ``lifetime``: seconds a completed query stays; ``styles``: dataset -> release style (``"2020"`` default,
-    ``"2023"``); ``clock``: the time (default `time.time`).
+    ``"2023"``); ``step_seconds``: a query also moves one state on per this many seconds since its submission
+    (None: per poll only, as the tests count them; `harvester simulate ngu` sets it, so a query found by a
+    harvest's first poll, 30 s after the submission by default, is complete as real queries of small boxes
+    are); ``clock``: the time (default `time.time`).
     """
 
     def __init__(self, *, seed: int = 0, density: float = 150.0, dates: int = 40, lifetime: float = LIFETIME,
                  styles: dict[str, str] | None = None, errors: dict[str, list[str]] | None = None,
                  malformed_rows: int = 0, not_visible_polls: int = 0, expire_at_download: int = 0,
-                 plain_downloads: bool = False, clock: Callable[[], float] = time.time) -> None:
+                 plain_downloads: bool = False, step_seconds: float | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.seed = seed
         self.density = density
         self.dates = dates
@@ -95,6 +99,7 @@ class NguSimulator:
         self.not_visible_polls = not_visible_polls
         self.expire_at_download = expire_at_download
         self.plain_downloads = plain_downloads
+        self.step_seconds = step_seconds
         self.clock = clock
         self.queries: dict[str, SimQuery] = {}
         #: requests by endpoint (``datasets``, ``query``, ``state``, ``download``)
@@ -197,6 +202,10 @@ class NguSimulator:
                 return _text(404, "Not found")
             if query.polls > self.not_visible_polls + 1:  # the first answer shows it as created
                 self._advance(query)
+            if self.step_seconds:
+                due = int((self.clock() - query.created) / self.step_seconds)
+                while query.state in PROGRESSION and PROGRESSION.index(query.state) < min(due, len(PROGRESSION) - 1):
+                    self._advance(query)
             return _json(self._state(query))
 
     def on_download(self, request: Request) -> Response:

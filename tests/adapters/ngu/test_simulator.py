@@ -56,6 +56,23 @@ def test_a_query_moves_through_every_state_to_complete_and_lists_a_file_per_swat
         assert client.get("/query-download", params={"id": query_id, "csv": state["csv"][0]}).status_code == 404
 
 
+def test_with_step_seconds_a_query_also_moves_on_by_time() -> None:
+    """As `harvester simulate ngu` serves it: a query first polled 30 s after its submission is complete, with
+    every state's messages; one polled early has moved by time, never back."""
+    clock = Clock()
+    sim = NguSimulator(seed=1, dates=8, step_seconds=1.0, clock=clock)
+    with _client(sim) as client:
+        late = client.post("/in-asc1-v20a/query", params={"bbox": EXAMPLE}).json()["id"]
+        early = client.post("/in-dsc1-v20a/query", params={"bbox": EXAMPLE}).json()["id"]
+        clock.now += 2.5
+        assert client.get("/query-state", params={"id": early}).json()["state"] == "init"
+        clock.now += 27.5
+        state = client.get("/query-state", params={"id": late}).json()
+        assert state["state"] == "complete" and state["messages"][-1] == "All done" and state["csv"]
+        assert "Got 2 tiles" in state["messages"]
+        assert client.get("/query-state", params={"id": early}).json()["state"] == "complete"
+
+
 def test_datasets_and_refusals() -> None:
     sim = NguSimulator()
     with _client(sim) as client:
