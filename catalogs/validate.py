@@ -439,5 +439,5 @@ def validate_catalog(root: Path, store: SchemaStore | None = None) -> Validation
     root = Path(root)
     objects = list(iter_validate_catalog(root, store))
     report = ValidationReport(objects, root=Path(os.path.abspath(root if root.is_dir() else root.parent)))
-    log.info("validated %s: %s", root, report.format(limit=0).splitlines()[-1])
+    log.debug("validated %s: %s", root, report.format(limit=0).splitlines()[-1])
     return report

@@ -74,7 +74,7 @@ def run_demo(out: Path, *, progress: Progress | None = None, run: RunOptions | N
                                                   "stac-harvester"), options, sources)
         summary = pipeline.run(config, progress=progress or NullProgress())
     report = validate_catalog(out)
-    log.info("demo catalog at %s: %d objects, %s", out, len(report.objects), "valid" if report.ok else "INVALID")
+    log.debug("demo catalog at %s: %d objects, %s", out, len(report.objects), "valid" if report.ok else "INVALID")
     return DemoResult(out, _item_counts(report, out), report, summary)
 
 

@@ -554,7 +554,7 @@ class _Transfer:
                                             f"{self.algo}:{self.expected_digest}, got {self.algo}:{got}")
         rename_into_place(self.part, self.target)  # the part is kept across runs: not a temporary file
         self.sidecar.unlink(missing_ok=True)
-        log.info("downloaded %s (%d bytes, %d transferred%s) from %s", self.req.name, size, self.transferred,
+        log.debug("downloaded %s (%d bytes, %d transferred%s) from %s", self.req.name, size, self.transferred,
                  ", resumed" if self.resumed else "", loggable_url(self.remote.url))
         return DownloadResult(self.req, path=self.target, size=size, sha256=self.digests.hexdigest(),
                               bytes_transferred=self.transferred, resumed=self.resumed)

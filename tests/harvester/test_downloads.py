@@ -216,6 +216,16 @@ def test_download_streams_verifies_and_places_the_file(host: Host, downloader: D
     assert record.range is None and record.bytes_sent == len(data)
 
 
+def test_each_finished_download_is_logged_at_debug_only(host: Host, downloader: Downloader, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A demo downloads 66 files: a line for each belongs to -v, not to the default output."""
+    remote = host.add("/jobs/1/product.tif", blob(1))
+    with caplog.at_level(logging.DEBUG, logger="harvester.downloads"):
+        fetch_ok(downloader, remote, tmp_path)
+    done = [r for r in caplog.records if r.getMessage().startswith("downloaded jobs/1/product.tif ")]
+    assert [r.levelno for r in done] == [logging.DEBUG]
+
+
 @pytest.mark.parametrize("algo", ["md5", "sha1", "SHA-512", "sha3-256", "blake2b", "SHA256"])
 def test_any_hashlib_checksum_is_verified(host: Host, downloader: Downloader, tmp_path: Path, algo: str) -> None:
     data = blob(2, 100_000)
