@@ -594,8 +594,10 @@ def _setup_logging(level: int) -> None:
     )
     # stac-geoparquet logs its memory use at INFO on every call
     logging.getLogger("stac_geoparquet").setLevel(logging.WARNING)
-    # httpx logs every request at INFO: thousands of lines in a search; the requests are for -v
-    logging.getLogger("httpx").setLevel(logging.WARNING if level < 1 else logging.NOTSET)
+    # httpx logs every request at INFO (thousands of lines in a search), botocore each time a client finds the
+    # credentials: both are for -v
+    for chatty in ("httpx", "botocore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING if level < 1 else logging.NOTSET)
 
 
 def _version() -> str:

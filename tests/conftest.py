@@ -18,9 +18,9 @@ SAMPLES = Path(__file__).resolve().parent / "data"
 
 @pytest.fixture(autouse=True)
 def _logger_levels() -> Iterator[None]:
-    """The CLI sets the levels of some libraries' loggers (httpx, stac_geoparquet) when a test runs it in this
+    """The CLI sets the levels of some libraries' loggers (httpx, botocore, stac_geoparquet) when a test runs it in this
     process: put them back, so later tests' log captures see what those libraries log."""
-    loggers = [logging.getLogger(name) for name in ("httpx", "stac_geoparquet")]
+    loggers = [logging.getLogger(name) for name in ("httpx", "botocore", "stac_geoparquet")]
     levels = [logger.level for logger in loggers]
     yield
     for logger, level in zip(loggers, levels):

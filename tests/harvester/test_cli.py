@@ -305,13 +305,15 @@ def test_commands_on_a_harvested_catalog_load_no_gdal_stack(demo_catalog: Path, 
 
 
 @pytest.mark.parametrize(("flags", "requests_logged"), [([], False), (["-q"], False), (["-v"], True)])
-def test_each_http_request_is_logged_only_with_v(flags: list[str], requests_logged: bool,
+def test_each_http_request_and_s3_credential_lookup_is_logged_only_with_v(flags: list[str], requests_logged: bool,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 
     from harvester import cli
 
-    monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.NOTSET)
+    for name in ("httpx", "botocore"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
     level = len([f for f in flags if f == "-v"]) - len([f for f in flags if f == "-q"])
     cli._setup_logging(level)
-    assert (logging.getLogger("httpx").level == logging.NOTSET) is requests_logged
+    for name in ("httpx", "botocore"):
+        assert (logging.getLogger(name).level == logging.NOTSET) is requests_logged, name
