@@ -88,33 +88,38 @@ def worker_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseC
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
+    context = _SafePathForkServerContext()
     # one server per engine process: the list only counts until it starts (a run knows its adapters then)
     # "__main__" too (multiprocessing's own default): else every worker runs the engine's main script again
     context.set_forkserver_preload(list(dict.fromkeys(["__main__", *WORKER_PRELOAD, *preload])))
-    _start_server_safe_path()
     return context
 
 
-def _start_server_safe_path() -> None:
-    """Start the forkserver (if it is not running) with ``PYTHONSAFEPATH`` set.
+class _SafePathForkServerProcess(multiprocessing.context.ForkServerProcess):
+    """A forkserver worker whose server, if this start is what starts it, runs with ``PYTHONSAFEPATH`` set.
 
     The server runs as ``python -c ...``, which puts the current folder first on ``sys.path``; Python 3.11's
     forkserver ignores the engine's path. A user who harvests from a folder holding a ``catalogs/`` (say
     ``catalogs/arctic``, as the README suggests) or ``adapters/`` folder would then have the workers import
-    that folder as a namespace package in place of the harvester's own, and every task would fail.
+    that folder as a namespace package in place of the harvester's own, and every task would fail. The server
+    starts with the first worker (not before: a run with nothing to convert never pays for it).
     """
-    from multiprocessing import forkserver
 
-    saved = os.environ.get("PYTHONSAFEPATH")
-    os.environ["PYTHONSAFEPATH"] = "1"
-    try:
-        forkserver.ensure_running()
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONSAFEPATH", None)
-        else:
-            os.environ["PYTHONSAFEPATH"] = saved
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:  # noqa: N802 (multiprocessing's name)
+        saved = os.environ.get("PYTHONSAFEPATH")
+        os.environ["PYTHONSAFEPATH"] = "1"
+        try:
+            return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONSAFEPATH", None)
+            else:
+                os.environ["PYTHONSAFEPATH"] = saved
+
+
+class _SafePathForkServerContext(multiprocessing.context.ForkServerContext):
+    Process = _SafePathForkServerProcess
 
 
 def lost_worker(exc: BaseException) -> bool:
