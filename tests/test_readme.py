@@ -13,20 +13,17 @@ import io
 import json
 import os
 import re
-import queue
 import shlex
 import shutil
-import signal
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.demo_items import catalog_items, collections_of
-from tests.harvester.test_cli import HARVESTER, _default_sigint
+from tests.processes import HARVESTER, harvester_process
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SERVER = "http://127.0.0.1:8000"
@@ -44,39 +41,9 @@ def user_folder(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """A folder with the demo at ``catalogs/demo`` and the URL of `serve --api` serving it."""
     folder = tmp_path_factory.mktemp("user")
     shutil.copytree(demo, folder / "catalogs" / "demo", symlinks=True)
-    with harvester_process("serve", str(folder / "catalogs" / "demo"), "--api", "--port", "0") as (_, lines):
-        first = lines(1)[0]
+    with harvester_process("-q", "serve", str(folder / "catalogs" / "demo"), "--api", "--port", "0") as served:
+        first = served.lines(1)[0]
         yield folder, first.split(" at ", 1)[1].split(" ", 1)[0].rstrip("/")
-
-
-@contextlib.contextmanager
-def harvester_process(*args: str, env: dict[str, str] | None = None,
-                      ) -> Iterator[tuple[subprocess.Popen[str], Callable[[int], list[str]]]]:
-    """A `harvester` process that runs until the block ends (then Ctrl-C), and a function that reads the next
-    ``n`` lines it prints (each within 120 s)."""
-    process = subprocess.Popen([HARVESTER, "-q", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=_default_sigint, env=env)
-
-    printed: queue.Queue[str] = queue.Queue()
-    # a thread reads what it prints: select() on the pipe cannot see lines already in the reader's buffer
-    reader = threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True)  # type: ignore[union-attr]
-    reader.start()
-
-    def lines(n: int) -> list[str]:
-        try:
-            return [printed.get(timeout=120) for _ in range(n)]
-        except queue.Empty:
-            raise AssertionError(f"harvester {args[0]} printed nothing within 120 s") from None
-
-    try:
-        yield process, lines
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def run_snippet(code: str, folder: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -160,11 +127,11 @@ def simulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, d
     with contextlib.ExitStack() as stack:
         exports = {}
         for name in names:
-            _, lines = stack.enter_context(harvester_process("simulate", name, "--port", "0"))
+            simulator = stack.enter_context(harvester_process("-q", "simulate", name, "--port", "0"))
             printed: list[str] = []
             while not (printed and printed[-1].strip().startswith("export ")):
                 assert len(printed) < 10, (name, printed)
-                printed += lines(1)
+                printed += simulator.lines(1)
             exports[name] = dict(item.split("=", 1) for item in shlex.split(printed[-1])[1:])
         yield exports
 
@@ -253,8 +220,8 @@ def test_each_troubleshooting_message_is_what_the_harvester_prints(simulators: d
             simulator="hyp3"),
         run("validate", str(edited)),
     ]
-    with harvester_process("simulate", "hyp3", "--port", "0") as (_, lines):  # its own: faults stay in it
-        url = lines(1)[0].split(" at ", 1)[1].split(" ", 1)[0]
+    with harvester_process("-q", "simulate", "hyp3", "--port", "0") as simulator:  # its own: faults stay in it
+        url = simulator.lines(1)[0].split(" at ", 1)[1].split(" ", 1)[0]
         httpx.post(f"{url}/_simkit/faults", json={"path": "^/jobs$", "status": 429, "retry_after": 0.1, "times": 50},
                    timeout=10).raise_for_status()
         printed.append(run(*hyp3_jobs, "--catalog", "catalogs/e", HYP3_API_URL=url, EARTHDATA_TOKEN="sim-token"))

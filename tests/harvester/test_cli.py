@@ -5,9 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import selectors
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +16,7 @@ import httpx
 import pystac
 import pytest
 
-HARVESTER = shutil.which("harvester", path=str(Path(sys.executable).parent))
+from tests.processes import HARVESTER, harvester_process
 
 
 #: how `harvester submit`/`fetch` list the built-in providers (names padded to the longest, sentinelhub-catalog)
@@ -220,35 +218,18 @@ def test_submit_and_fetch_help_list_the_providers(command: list[str]) -> None:
     assert result.stderr == ""
 
 
-def _default_sigint() -> None:
-    # a child inherits an ignored SIGINT (as under a non-interactive shell's '&'); give it a user's default
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_serve_prints_the_stac_browser_link_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    assert HARVESTER
     (tmp_path / "catalog.json").write_text('{"type": "Catalog"}')
-    process = subprocess.Popen([HARVESTER, "serve", str(tmp_path), "--port", "0"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-            assert selector.select(timeout=30), "harvester serve printed nothing within 30 s"
-        first = process.stdout.readline()  # type: ignore[union-attr]
+    with harvester_process("serve", str(tmp_path), "--port", "0") as served:
+        first, second = served.lines(2, timeout=30)
         prefix = f"serving {tmp_path} at http://127.0.0.1:"
         assert first.startswith(prefix) and first.endswith("/ (Ctrl-C to stop)\n"), first
         port = int(first[len(prefix):].split("/", 1)[0])
         url = f"http://127.0.0.1:{port}/"
-        assert process.stdout.readline() == (  # type: ignore[union-attr]
-            f"STAC Browser: https://radiantearth.github.io/stac-browser/#/external/{url}catalog.json\n")
+        assert second == f"STAC Browser: https://radiantearth.github.io/stac-browser/#/external/{url}catalog.json\n"
         assert httpx.get(f"{url}catalog.json", timeout=10).json() == {"type": "Catalog"}
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
+        code, out, err = served.interrupt()
+    assert code == 0, err
     assert out == "" and "Traceback" not in err
 
 

@@ -41,34 +41,19 @@ def test_export_of_what_is_not_a_harvested_catalog_exits_2(tmp_path: Path) -> No
 
 
 def test_serve_api_prints_where_the_api_is_and_answers_it(demo_copy: Path) -> None:
-    import selectors
-    import signal
-    import subprocess
-
     import httpx
 
-    from tests.harvester.test_cli import HARVESTER, _default_sigint
+    from tests.processes import harvester_process
 
-    assert HARVESTER
-    process = subprocess.Popen([HARVESTER, "-q", "serve", str(demo_copy), "--api", "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-            assert selector.select(timeout=120), "harvester serve --api printed nothing within 120 s"
-        first = process.stdout.readline()  # type: ignore[union-attr]
+    with harvester_process("-q", "serve", str(demo_copy), "--api", "--port", "0") as served:
+        first, second = served.lines(2)
         url = first.split(" at ", 1)[1].split(" ", 1)[0]
-        assert process.stdout.readline() == f"STAC API: {url} (pystac_client.Client.open({url!r}))\n"  # type: ignore[union-attr]
+        assert second == f"STAC API: {url} (pystac_client.Client.open({url!r}))\n"
         landing = httpx.get(url, timeout=10).json()
         assert "https://api.stacspec.org/v1.0.0/item-search" in landing["conformsTo"]
         count = len(catalog_items(demo_copy))
         found = httpx.get(f"{url}search", params={"limit": count}, timeout=30).json()["features"]
         assert len(found) == count
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, err
+        code, _, err = served.interrupt()
+    assert code == 0, err
     assert "Traceback" not in err

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
-import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,8 +14,7 @@ import pystac
 from adapters.appeears.simulator import PREFIX
 from catalogs.validate import validate_catalog
 from tests.adapters.appeears.conftest import CREDENTIAL_VARIABLES, AppeearsServer
-
-HARVESTER = shutil.which("harvester", path=str(Path(sys.executable).parent))
+from tests.processes import HARVESTER, harvester_process
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -30,34 +25,19 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_simulate_serves_the_api_until_interrupted(tmp_path: Path) -> None:
-    assert HARVESTER
-    with subprocess.Popen([HARVESTER, "simulate", "appeears", "--port", "0"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, env=_env(tmp_path), preexec_fn=_default_sigint) as proc:
-        try:
-            with selectors.DefaultSelector() as sel:
-                sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-                assert sel.select(timeout=30), "the simulator printed nothing within 30 s"
-            first = proc.stdout.readline()  # type: ignore[union-attr]
-            match = re.match(r"AppEEARS simulator at (http://127\.0\.0\.1:\d+/api) ", first)
-            assert match, first
-            url = match.group(1)
-            with httpx.Client(timeout=10) as client:
-                login = client.post(f"{url}/login", auth=("sim-user", "sim-password"))
-                assert login.status_code == 200 and login.json()["token_type"] == "Bearer"
-                assert client.get(f"{url}/task").status_code == 403
-                token = {"Authorization": f"Bearer {login.json()['token']}"}
-                assert client.get(f"{url}/task", headers=token).json() == []
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with harvester_process("simulate", "appeears", "--port", "0", env=_env(tmp_path)) as simulator:
+        first = simulator.lines(1, timeout=30)[0]
+        match = re.match(r"AppEEARS simulator at (http://127\.0\.0\.1:\d+/api) ", first)
+        assert match, first
+        url = match.group(1)
+        with httpx.Client(timeout=10) as client:
+            login = client.post(f"{url}/login", auth=("sim-user", "sim-password"))
+            assert login.status_code == 200 and login.json()["token_type"] == "Bearer"
+            assert client.get(f"{url}/task").status_code == 403
+            token = {"Authorization": f"Bearer {login.json()['token']}"}
+            assert client.get(f"{url}/task", headers=token).json() == []
+        assert simulator.interrupt()[0] == 0
 
 
 def test_submit_a_point_task_from_flags(appeears: AppeearsServer, tmp_path: Path) -> None:

@@ -12,11 +12,7 @@ import hashlib
 import json
 import os
 import re
-import selectors
-import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +25,8 @@ from catalogs.validate import validate_catalog
 from harvester import pipeline
 from adapters.http import RetryPolicy, make_client
 from tests.adapters.hyp3.conftest import CREDENTIAL_VARIABLES, Hyp3Server, hyp3_config
+from tests.processes import HARVESTER, harvester_process
 
-HARVESTER = shutil.which("harvester", path=str(Path(sys.executable).parent))
 RTC = {**API_EXAMPLES[0], "name": "cli-rtc"}      # minimal RTC_GAMMA
 INSAR = {**API_EXAMPLES[3], "name": "cli-insar"}  # minimal INSAR_GAMMA
 RUN_FLAGS = ("--executor", "thread", "--poll-interval", "0.05")
@@ -84,24 +80,12 @@ def _zip_path(record: dict[str, Any]) -> str:
     return httpx.URL(record["files"][0]["url"]).path
 
 
-def _default_sigint() -> None:
-    # a child inherits an ignored SIGINT (as under a non-interactive shell's '&'); Python then never raises
-    # KeyboardInterrupt, so give the simulator the disposition an interactive user's process has
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 # ------------------------------------------------------------------------------------ 1. harvester simulate
 
 
 def test_simulate_serves_the_api_until_interrupted(tmp_path: Path) -> None:
-    assert HARVESTER
-    proc = subprocess.Popen([HARVESTER, "simulate", "hyp3", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(tmp_path), preexec_fn=_default_sigint)
-    try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-            assert sel.select(timeout=30), "the simulator printed nothing within 30 s"
-        first = proc.stdout.readline()  # type: ignore[union-attr]
+    with harvester_process("simulate", "hyp3", "--port", "0", env=_env(tmp_path)) as simulator:
+        first = simulator.lines(1, timeout=30)[0]
         match = re.match(r"HyP3 simulator at (http://127\.0\.0\.1:(\d+)) ", first)
         assert match, first
         url = match.group(1)
@@ -117,20 +101,11 @@ def test_simulate_serves_the_api_until_interrupted(tmp_path: Path) -> None:
             wrong = client.get(f"{url}/user", headers={"Authorization": "Bearer not-the-token"})
             assert wrong.status_code == 401
 
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=15)
-        stderr = proc.stderr.read()  # type: ignore[union-attr]
+        rc, _, stderr = simulator.interrupt()
         assert rc == 0, stderr
         assert "Traceback" not in stderr
         with pytest.raises(httpx.ConnectError):  # the port is closed
             httpx.get(f"{url}/user", timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 # ----------------------------------------------------------------------------------- 2. harvester submit

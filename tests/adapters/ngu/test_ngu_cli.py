@@ -6,11 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
-import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,23 +14,12 @@ import pytest
 
 from catalogs.validate import validate_catalog
 from tests.adapters.ngu.conftest import NguServer
-
-HARVESTER = shutil.which("harvester", path=str(Path(sys.executable).parent))
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+from tests.processes import HARVESTER, harvester_process
 
 
 def test_simulate_ngu_serves_the_api_until_interrupted() -> None:
-    assert HARVESTER
-    proc = subprocess.Popen([HARVESTER, "simulate", "ngu", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-    try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-            assert sel.select(timeout=30), "the simulator printed nothing within 30 s"
-        first = proc.stdout.readline()  # type: ignore[union-attr]
+    with harvester_process("simulate", "ngu", "--port", "0") as simulator:
+        first = simulator.lines(1, timeout=30)[0]
         match = re.match(r"NGU InSAR simulator at (http://127\.0\.0\.1:\d+) ", first)
         assert match, first
         url = match.group(1)
@@ -44,16 +29,9 @@ def test_simulate_ngu_serves_the_api_until_interrupted() -> None:
                                                      "in-dsc2-v20a", "in-dsc3-v20a"]
             query = client.post(f"{url}/in-asc1-v20a/query", params={"bbox": "20.1404,69.3438,20.1827,69.3293"})
             assert query.status_code == 200 and len(query.json()["id"]) == 32
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
-        assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        code, _, err = simulator.interrupt()
+        assert code == 0
+        assert "Traceback" not in err
 
 
 def test_submit_ngu_from_flags_harvests_the_query(tmp_path: Path, ngu: NguServer) -> None:
