@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,30 +29,20 @@ import httpx
 import pystac
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_catalog  # noqa: E402
 from catalogs.duck import connect  # noqa: E402
 from catalogs.store import CatalogStore, CollectionSpec  # noqa: E402
 from harvester.serve import make_server  # noqa: E402
 
-T0 = datetime(2015, 1, 1, tzinfo=timezone.utc)
 
 
 def make_items(n: int) -> list[pystac.Item]:
     """Small items spread over the world and 10 years, in two collections, with a number to filter on."""
-    items = []
-    for i in range(n):
-        lon, lat = -170 + (i * 0.37) % 340, -60 + (i * 0.11) % 120
-        poly = [[lon, lat], [lon + 0.1, lat], [lon + 0.1, lat + 0.1], [lon, lat + 0.1], [lon, lat]]
-        item = pystac.Item(
-            id=f"S1A_IW_{i:07d}", geometry={"type": "Polygon", "coordinates": [poly]},
-            bbox=[lon, lat, lon + 0.1, lat + 0.1], datetime=T0 + timedelta(hours=i * 0.9),
-            properties={"platform": "sentinel-1a" if i % 2 else "sentinel-1b", "sat:relative_orbit": i % 175,
-                        "proj:code": "EPSG:32633"},
-            collection="bench-a" if i % 3 else "bench-b")
-        for key in ("VV", "VH"):
-            item.add_asset(key, pystac.Asset(f"https://example.com/{i}/{key}.tif", media_type="image/tiff",
-                                             roles=["data"]))
-        items.append(item)
-    return items
+    return bench_catalog.make_items(
+        n, collection=lambda i: "bench-a" if i % 3 else "bench-b",
+        properties=lambda i: {"platform": "sentinel-1a" if i % 2 else "sentinel-1b", "sat:relative_orbit": i % 175,
+                              "proj:code": "EPSG:32633"})
 
 
 def median_seconds(run: Callable[[], Any], repeat: int) -> float:

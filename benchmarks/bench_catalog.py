@@ -34,8 +34,10 @@ from catalogs.store import CatalogStore, CollectionSpec  # noqa: E402
 T0 = datetime(2015, 1, 1, tzinfo=timezone.utc)
 
 
-def make_items(n: int) -> list[pystac.Item]:
-    """Small realistic items: a footprint polygon, a few properties, two remote assets, spread over 10 years."""
+def make_items(n: int, *, collection: Callable[[int], str] = lambda i: "bench",
+               properties: Callable[[int], dict[str, Any]] | None = None) -> list[pystac.Item]:
+    """Small realistic items: a footprint polygon, a few properties, two remote assets, spread over 10 years
+    (``collection`` and ``properties`` of item ``i``; by default one collection and Sentinel-1 properties)."""
     items = []
     for i in range(n):
         lon, lat = -170 + (i * 0.37) % 340, -60 + (i * 0.11) % 120
@@ -45,8 +47,9 @@ def make_items(n: int) -> list[pystac.Item]:
             geometry={"type": "Polygon", "coordinates": [poly]},
             bbox=[lon, lat, lon + 0.1, lat + 0.1],
             datetime=T0 + timedelta(hours=i * 0.9),
-            properties={"platform": "sentinel-1a", "sar:polarizations": ["VV", "VH"], "proj:code": "EPSG:32633"},
-            collection="bench",
+            properties=properties(i) if properties else {"platform": "sentinel-1a", "sar:polarizations": ["VV", "VH"],
+                                                         "proj:code": "EPSG:32633"},
+            collection=collection(i),
         )
         for key in ("VV", "VH"):
             item.add_asset(key, pystac.Asset(f"https://example.com/{i}/{key}.tif", media_type="image/tiff", roles=["data"]))
