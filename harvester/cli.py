@@ -478,10 +478,10 @@ def _simulate_appeears(args: argparse.Namespace) -> int:
 
 
 def _simulate_ngu(args: argparse.Namespace) -> int:
-    from adapters.ngu.simulator import serve
+    from adapters.ngu.simulator import HAND_STEP_SECONDS, serve
 
     # queries move on by time as well as by poll: a harvest's first poll (30 s by default) finds them complete
-    with serve(args.port, seed=args.seed, step_seconds=1.0) as served:
+    with serve(args.port, seed=args.seed, step_seconds=HAND_STEP_SECONDS) as served:
         print(f"NGU InSAR simulator at {served.url} (Ctrl-C to stop)", flush=True)
         print(f"  export NGU_API_URL={served.url}", flush=True)
         print(f"  try: curl -X POST '{served.url}/in-asc1-v20a/query?bbox=20.1404,69.3438,20.1827,69.3293'", flush=True)

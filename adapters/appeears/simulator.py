@@ -490,9 +490,6 @@ def _paging(request: Request) -> tuple[int | None, int]:
 # ------------------------------------------------------------------------------------------- serving
 
 
-#: a `AppeearsSimulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)
-SimulatorServer = ServedSimulator[AppeearsSimulator]
-
 
 def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> ServedSimulator[AppeearsSimulator]:
     """Serve a new `AppeearsSimulator` (``kw``: its constructor arguments) on ``host:port`` (0: any free port)."""

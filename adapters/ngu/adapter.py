@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from adapters.base import Adapter, AssetsMode, JobRef, JobState, JobStatus, RemoteFile, SourceInfo
 from adapters.errors import BadProductError, ExpiredError, NotFoundError, ProviderError, RequestRejectedError
-from adapters.ngu.names import API_URL, DATASETS, check_dataset, collection_id, normalise_bbox, orbit_state
+from adapters.ngu.names import API_URL, DATASETS, BBox, check_dataset, collection_id, normalise_bbox, orbit_state
 from catalogs import stac
 from catalogs.drafts import CollectionSpec, ItemDraft
 
@@ -121,7 +121,7 @@ class NguAdapter(Adapter):
         return list(dict.fromkeys(names))
 
     def submit(self) -> list[JobRef]:
-        bbox = normalise_bbox(self.settings.bbox, f"source {self.source.name}: bbox")
+        bbox = cast(BBox, tuple(self.settings.bbox))  # ordered and checked by the settings
         refs = []
         for dataset in self._wanted():
             query_id = self.api.submit(dataset, bbox)
@@ -156,7 +156,7 @@ class NguAdapter(Adapter):
             points = record.get("num_points")
             message = f"{state}" + (f": {points} points" if isinstance(points, int) else "")
         progress = record.get("progress")
-        meta = {**record, "job_dataset": job.meta.get("dataset"), "job_bbox": job.meta.get("bbox")}
+        meta = dict(record)
         return JobStatus(mapped, message, submitted=_timestamp(record.get("started")),
                          finished=_timestamp(record.get("updated")) if mapped is JobState.SUCCEEDED else None,
                          expires=_timestamp(record.get("expires")),

@@ -21,10 +21,6 @@ from adapters.ngu.names import API_URL, BBox, bbox_text
 
 log = logging.getLogger(__name__)
 
-#: the states of a query, in order; ``error`` can follow any of them
-STATES = ("created", "queued", "init", "tiles", "process", "complete", "error")
-
-
 @dataclass(frozen=True)
 class Dataset:
     """One entry of ``list-datasets``."""

@@ -93,7 +93,6 @@ class Layout:
 
 @dataclass
 class CsvStats:
-    rows: int = 0
     bad_rows: int = 0
     #: the first few problems, for the log and the error text
     examples: list[str] = field(default_factory=list)
@@ -153,14 +152,14 @@ def column_types(layout: Layout) -> dict[str, pa.DataType]:
     return types
 
 
-def batches(path: Path, layout: Layout, stats: CsvStats, what: str, *, block_size: int = BLOCK_SIZE,
-            inferred: dict[str, pa.DataType] | None = None) -> Iterator[pa.RecordBatch]:
-    """The file's rows in record batches, typed (`column_types`; other columns as inferred, or as
-    ``inferred`` says), bad rows skipped and counted in ``stats``.
+def batches(path: Path, layout: Layout, stats: CsvStats, what: str, *,
+            block_size: int = BLOCK_SIZE) -> Iterator[pa.RecordBatch]:
+    """The file's rows in record batches, typed (`column_types`; other columns as inferred), bad rows skipped
+    and counted in ``stats``.
 
-    Raises `_BadNumber` on the first value that does not convert (the caller then reads again with
+    Raises `BadNumber` on the first value that does not convert (the caller then reads again with
     `careful_batches`)."""
-    reader = _open(path, layout, stats, what, block_size, {**(inferred or {}), **column_types(layout)})
+    reader = _open(path, layout, stats, what, block_size, column_types(layout))
     while True:
         try:
             batch = reader.read_next_batch()
@@ -168,11 +167,10 @@ def batches(path: Path, layout: Layout, stats: CsvStats, what: str, *, block_siz
             return
         except pa.ArrowInvalid as exc:
             if "conversion error" in str(exc) or "invalid value" in str(exc):
-                raise _BadNumber(str(exc), reader.schema) from exc
+                raise BadNumber(str(exc), reader.schema) from exc
             raise BadProductError(f"{what}: unreadable CSV: {exc}") from exc
         except (OSError, EOFError) as exc:  # a gzip stream cut short
             raise BadProductError(f"{what}: the file is cut short or corrupt: {exc}") from exc
-        stats.rows += batch.num_rows
         yield batch
 
 
@@ -212,19 +210,15 @@ def careful_batches(path: Path, layout: Layout, stats: CsvStats, what: str, sche
             stats.bad(batch.num_rows, f"a batch of {batch.num_rows} row(s) dropped: {exc}")
             continue
         batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-        stats.rows += batch.num_rows
         yield batch
 
 
-class _BadNumber(Exception):
+class BadNumber(Exception):
     """A value the typed reader could not convert; ``schema`` is what it was reading into."""
 
     def __init__(self, message: str, schema: pa.Schema) -> None:
         super().__init__(message)
         self.schema = schema
-
-
-BadNumber = _BadNumber
 
 
 def _open(path: Path, layout: Layout, stats: CsvStats, what: str, block_size: int,
@@ -247,17 +241,12 @@ def _open(path: Path, layout: Layout, stats: CsvStats, what: str, block_size: in
     except pa.ArrowInvalid as exc:
         source.close()
         if "conversion error" in str(exc) or "invalid value" in str(exc):
-            raise _BadNumber(str(exc), pa.schema([])) from exc
+            raise BadNumber(str(exc), pa.schema([])) from exc
         raise BadProductError(f"{what}: unreadable CSV: {exc}") from exc
     except (OSError, EOFError) as exc:
         source.close()
         raise BadProductError(f"{what}: the file is cut short or corrupt: {exc}") from exc
 
 
-def describe_columns(schema: pa.Schema) -> dict[str, Column]:
-    """The known description of each column of ``schema`` (unknown ones described by their name)."""
-    return {f.name: KNOWN.get(f.name, Column(f.type, f.name)) for f in schema}
-
-
 __all__ = ["BadNumber", "Column", "CsvStats", "KNOWN", "Layout", "batches", "careful_batches", "column_types",
-           "describe_columns", "is_gzip", "read_layout"]
+           "is_gzip", "read_layout"]

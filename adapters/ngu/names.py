@@ -25,7 +25,6 @@ DATASETS = {
     "in-dsc3-v20a": "Sentinel-1 Descending 3",
 }
 #: the ``mode`` column's numbers
-MODES = {0: "IW1", 1: "IW2", 2: "IW3", 3: "EW1"}
 COLLECTION_PREFIX = "ngu-insar-"
 
 _RESULT = re.compile(r"^(?P<track>\d{1,3})-(?P<swath>(?:IW|EW)\d)-(?P<burst>\d+)-(?P<dataset>[A-Za-z0-9._-]+?)"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -80,7 +80,7 @@ FORMATS = {"pid": "%d", "track": "%d", "mode": "%d", "burst": "%d", "line": "%d"
 def columns(spec: FileSpec, start: int = 0, count: int | None = None) -> tuple[list[str], list[np.ndarray]]:
     """Header names (duplicates included) and column arrays of rows ``start``..``start+count`` of ``spec``."""
     count = spec.points - start if count is None else count
-    rng = _rng(FileSpec(**{**spec.__dict__, "seed": spec.seed + start}))
+    rng = _rng(replace(spec, seed=spec.seed + start))
     west, south, east, north = spec.box
     lon = rng.uniform(west, east, count)
     lat = rng.uniform(south, north, count)

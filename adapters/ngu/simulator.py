@@ -294,8 +294,10 @@ def _text(status: int, text: str) -> Response:
 # ----------------------------------------------------------------------------------------- serving
 
 
-#: a `NguSimulator` served on loopback behind a `FaultInjector` (control API under ``/_simkit/``)
-SimulatorServer = ServedSimulator[NguSimulator]
+
+#: ``step_seconds`` of a simulator served to be tried by hand (`harvester simulate ngu`, `main`): a harvest's first
+#: poll (30 s after the submission by default) finds its query complete
+HAND_STEP_SECONDS = 1.0
 
 
 def serve(port: int = 0, *, host: str = "127.0.0.1", **kw: Any) -> ServedSimulator[NguSimulator]:
@@ -310,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lifetime", type=float, default=LIFETIME, help="seconds a completed query stays")
     args = parser.parse_args(argv)
-    with serve(args.port, seed=args.seed, lifetime=args.lifetime) as served:
+    with serve(args.port, seed=args.seed, lifetime=args.lifetime, step_seconds=HAND_STEP_SECONDS) as served:
         print(served.url, flush=True)
         wait_for_stdin_close()
     return 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -53,6 +52,7 @@ from adapters.ngu.grid import MedianGrid
 from adapters.ngu.names import ResultName, collection_id, parse_result_name
 from catalogs import stac
 from catalogs.drafts import AssetDraft, ItemDraft
+from catalogs.fsio import copy_file
 from catalogs.thumbnails import write_diverging_thumbnail
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,9 @@ class FileResult:
 
 def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
               workdir: Path, assets: AssetsMode, settings: Any) -> list[ItemDraft]:
-    cell = float(getattr(settings, "cell_size", DEFAULT_CELL))
+    cell = float(settings.cell_size)
     query_id = str(status.meta.get("id") or job.id)
-    centre = _centre(status.meta.get("job_bbox") or job.meta.get("bbox") or status.meta.get("bbox"))
+    centre = _centre(job.meta.get("bbox") or status.meta.get("bbox"))
     drafts = []
     for remote in outputs:
         path = files.get(remote.name)
@@ -108,7 +108,7 @@ def translate_file(path: Path, name: str, workdir: Path, *, cell: float = DEFAUL
     source = path
     if not is_gzip(path):  # un-gzipped on the way: it is a plain CSV, say so
         source = out / f"{result_name.item_id}.csv"
-        shutil.copyfile(path, source)
+        copy_file(path, source, link=True)
     draft_assets: dict[str, AssetDraft] = {
         "source": AssetDraft(source, roles=("source",), title="Query result as delivered",
                              media_type="application/gzip" if source is path else stac.CSV,
@@ -199,7 +199,6 @@ def _stream_with(source: Any, stats: CsvStats, layout: Layout, parquet: Path, ou
             if not ok.all():
                 dropped = int((~ok).sum())
                 stats.bad(dropped, f"{dropped} row(s) without a valid latitude/longitude")
-                stats.rows -= dropped
                 batch = batch.filter(pa.array(ok))
                 lon, lat = lon[ok], lat[ok]
             if batch.num_rows == 0:
@@ -211,8 +210,7 @@ def _stream_with(source: Any, stats: CsvStats, layout: Layout, parquet: Path, ou
             columns = [_trimmed(batch.column(a)) for a in attributes] + [displacement]
             if writer is None:
                 fields = [batch.schema.field(a) for a in attributes]
-                fields.append(pa.field(DISPLACEMENT, displacement.type, metadata={
-                    "unit": "mm", "description": "cumulative line-of-sight displacement at each date of ngu:dates"}))
+                fields.append(pa.field(DISPLACEMENT, displacement.type))  # unit and meaning: table:columns
                 writer = PointWriter(parquet, pa.schema(fields), metadata={
                     "ngu:dates": dates_meta, "ngu:displacement_unit": "mm", "ngu:source": name.item_id})
                 start = centre or (float(np.mean(lon)), float(np.mean(lat)))
@@ -257,10 +255,8 @@ def _trimmed(array: pa.Array) -> pa.Array:
     return array
 
 
-def _floats(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def _floats(array: pa.Array) -> np.ndarray:
     """A numeric Arrow column as float (nulls as NaN)."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     if array.null_count:
         array = array.cast(pa.float64()).fill_null(math.nan)
     return array.to_numpy(zero_copy_only=False)
