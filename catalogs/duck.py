@@ -66,7 +66,3 @@ def quote_identifier(name: str) -> str:
     """``name`` as a DuckDB identifier (double-quoted, inner quotes doubled)."""
     return '"' + name.replace('"', '""') + '"'
 
-
-def string_literal(text: str) -> str:
-    """``text`` as a DuckDB string literal."""
-    return "'" + text.replace("'", "''") + "'"

@@ -131,8 +131,6 @@ def _parts_sgp_can_read(table: pa.Table) -> Iterator[tuple[list[int], pa.Table]]
     column exists, and fails on a row whose item had none (Sentinel Hub's items have it, the others do
     not): those rows are read without the column.
     """
-    import pyarrow.compute as pc
-
     if "proj:geometry" not in table.column_names:
         yield list(range(table.num_rows)), table
         return
@@ -276,9 +274,7 @@ def _restore_nodata(asset: dict[str, Any]) -> None:
 def _drop_nulls(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
-    if isinstance(value, tuple):
+    if isinstance(value, (list, tuple)):
         return [_drop_nulls(v) for v in value]
     return value
 

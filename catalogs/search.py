@@ -74,9 +74,6 @@ class ItemIndex:
         self._connection = connect([self.path])
         self._lock = threading.Lock()
 
-    def close(self) -> None:
-        self._connection.close()
-
     def search(self, search: Search) -> Page:
         if not 1 <= search.limit <= MAX_LIMIT:
             raise SearchError(f"limit must be 1-{MAX_LIMIT}, not {search.limit}")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 STAC_VERSION = "1.1.0"
 
 #: the folder of a catalog that holds what the harvester keeps beside it (index, state, locks, downloads);
 #: hidden, so that servers and readers of the catalog skip it
 STATE_DIR = ".harvest"
+#: the files a catalog folder's root may be: its catalog, or a lone collection
+ROOT_DOCUMENTS = ("catalog.json", "collection.json")
 
 PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 RASTER = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
@@ -65,3 +70,8 @@ def media_type_for(name: str) -> str | None:
         if lower.endswith(suffix):
             return media
     return None
+
+
+def root_document(directory: str | os.PathLike[str]) -> str | None:
+    """The root document of the catalog folder ``directory``: its catalog, or a lone collection."""
+    return next((name for name in ROOT_DOCUMENTS if (Path(directory) / name).is_file()), None)

@@ -544,7 +544,8 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from harvester.serve import browser_link, make_server, root_document, server_url
+    from catalogs.stac import root_document
+    from harvester.serve import browser_link, make_server, server_url
 
     with make_server(args.dir, args.host, args.port, api=args.api) as server:
         url = server_url(server)

@@ -105,6 +105,6 @@ def start(scheduler: str, *, workers: int, preload: Iterable[str]) -> DaskExecut
         raise ConfigError(f"run.scheduler: the Dask workers at {scheduler} cannot load the harvester's modules "
                           f"({type(exc).__name__}: {exc}); install the same stac-harvester on every worker") from exc
     executor = DaskExecutor(client, cluster)
-    log.info("Dask cluster at %s: %d worker thread(s); dashboard: %s", client.scheduler.address, executor.slots,
+    log.debug("Dask cluster at %s: %d worker thread(s); dashboard: %s", client.scheduler.address, executor.slots,
              executor.dashboard_link or "none")
     return executor

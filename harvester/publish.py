@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 #: the manifest of what was published, beside the catalog in the bucket
 MANIFEST = ".stac-harvester-publish.json"
 MANIFEST_FORMAT = "stac-harvester-publish/1"
-ROOT_NAMES = ("catalog.json", "collection.json")
 
 #: content types by file extension, for files no item or collection gives a media type
 CONTENT_TYPES = {
@@ -123,7 +122,7 @@ class _Publisher:
         self.result = PublishResult(str(location))
 
     def run(self) -> PublishResult:
-        root_name = next((name for name in ROOT_NAMES if (self.root / name).is_file()), None)
+        root_name = stac.root_document(self.root)
         if root_name is None:
             raise CatalogFormatError(f"{self.root}: no catalog.json or collection.json to publish")
         published, pending = self._read_manifest()
@@ -244,7 +243,7 @@ def _catalog_files(root: Path) -> Iterable[Path]:
 def _kind(key: str) -> str:
     """``root``, ``parent`` (a catalog or collection), ``item`` (``<id>/<id>.json``) or ``asset``."""
     path = PurePosixPath(key)
-    if path.name in ROOT_NAMES:
+    if path.name in stac.ROOT_DOCUMENTS:
         return "root" if len(path.parts) == 1 else "parent"
     if path.suffix == ".json" and path.stem == path.parent.name:
         return "item"

@@ -27,11 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def is_remote(location: str) -> bool:
-    """Whether a catalog argument names object storage rather than a local folder."""
-    return location.startswith("s3://")
-
-
 @contextmanager
 def mirror(url: str | S3Location, *, client: BaseClient | None = None, placeholders: bool = True,
            concurrency: int = 16) -> Iterator[Path]:

@@ -40,7 +40,7 @@ from werkzeug.utils import redirect, send_file
 from werkzeug.wrappers import Request, Response
 
 from catalogs.errors import CatalogFormatError, HarvestError
-from catalogs.stac import MEDIA_TYPES
+from catalogs.stac import MEDIA_TYPES, ROOT_DOCUMENTS
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 STAC_BROWSER = "https://radiantearth.github.io/stac-browser/#/external/"
 #: the documents STAC Browser can start from, in the order they are looked for
-ROOT_DOCUMENTS = ("catalog.json", "collection.json")
-
 CONTENT_TYPES = {
     **MEDIA_TYPES,
     ".json": "application/json",
@@ -64,11 +62,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Range, Content-Length, Accept-Ranges, ETag",
 }
-PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Methods": ", ".join(METHODS),
-    "Access-Control-Allow-Headers": "*, Range",
-    "Access-Control-Max-Age": "86400",
-}
+PREFLIGHT_MAX_AGE = "86400"  # seconds a browser may keep a preflight's answer
 
 class ServeError(HarvestError):
     """The server cannot listen where it was asked to (port in use or out of range, address not ours)."""
@@ -172,7 +166,7 @@ class CatalogApp:
         return real
 
     def preflight(self, request: Request) -> Response:
-        return preflight(request, METHODS, PREFLIGHT_HEADERS["Access-Control-Allow-Headers"])
+        return preflight(request, METHODS, "*, Range")
 
     def listing(self, folder: str, url_path: str) -> Response:
         try:
@@ -194,7 +188,8 @@ class CatalogApp:
 def preflight(request: Request, methods: Iterable[str], allow_headers: str) -> Response:
     """The answer to a CORS preflight (``OPTIONS``) for a resource that takes ``methods``."""
     allowed = ", ".join(methods)
-    response = Response(status=204, headers={**PREFLIGHT_HEADERS, "Access-Control-Allow-Methods": allowed,
+    response = Response(status=204, headers={"Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+                                             "Access-Control-Allow-Methods": allowed,
                                              "Access-Control-Allow-Headers": allow_headers, "Allow": allowed})
     # Chrome asks before a public page (STAC Browser) may read from loopback (Private Network Access)
     if request.headers.get("Access-Control-Request-Private-Network") == "true":
@@ -236,13 +231,13 @@ def make_server(directory: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     if not directory.is_dir():
         problem = "no such folder" if not directory.exists() else "not a folder"
         raise CatalogFormatError(f"{directory}: {problem}, nothing to serve")
-    app: Callable[..., Iterable[bytes]] = CatalogApp(directory)
-    if api:
-        from harvester.stacapi import StacApi  # DuckDB and pyarrow: loaded only for the API
-
-        app = StacApi(directory, app)
-    listener = _listen(host, port)
+    listener = _listen(host, port)  # first: a port in use is said before the API indexes the whole catalog
     try:
+        app: Callable[..., Iterable[bytes]] = CatalogApp(directory)
+        if api:
+            from harvester.stacapi import StacApi  # DuckDB and pyarrow: loaded only for the API
+
+            app = StacApi(directory, app)
         return CatalogServer(host, listener.getsockname()[1], app, _RequestHandler,
                              fd=listener.fileno())
     finally:
@@ -279,11 +274,6 @@ def server_url(server: ThreadedWSGIServer) -> str:
     if isinstance(host, bytes):
         host = host.decode()
     return base_url(str(host), int(port))
-
-
-def root_document(directory: Path) -> str | None:
-    """The root document STAC Browser should open in ``directory``: its catalog, or a lone collection."""
-    return next((name for name in ROOT_DOCUMENTS if (Path(directory) / name).is_file()), None)
 
 
 def browser_link(url: str, root: str = ROOT_DOCUMENTS[0]) -> str:
