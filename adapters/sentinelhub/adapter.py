@@ -11,6 +11,7 @@ translation are imported where they are used.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -90,15 +91,18 @@ class CatalogSettings(DeploymentSettings):
                 "(default 0: every run)"})
 
     def __post_init__(self) -> None:
-        self.query()  # the server's rules, before anything is sent
+        self.query  # noqa: B018 (the server's rules, checked before anything is sent)
         if self.search_every < 0:
             raise ValueError("search_every must be zero or more")
 
+    @functools.cached_property
     def query(self) -> SearchQuery:
-        from adapters.sentinelhub.query import SearchQuery
+        """The search, built (and checked) once; ``fields`` keep the found items STAC items."""
+        from adapters.sentinelhub.query import SearchQuery, harvestable_fields
 
         return SearchQuery(list(self.collection), self.datetime or "", bbox=self.bbox, intersects=self.intersects,
-                           ids=self.ids, filter=self.filter, fields=self.fields, limit=self.limit,
+                           ids=self.ids, filter=self.filter,
+                           fields=harvestable_fields(self.fields) if self.fields else None, limit=self.limit,
                            max_items=self.max_items, method=self.method)
 
 
@@ -124,7 +128,7 @@ class _SentinelHub(Adapter):
             if self._catalog is None:
                 from adapters.sentinelhub.catalog import HttpxStacApiIO, open_catalog
 
-                self.check()
+                _SentinelHub.check(self)  # the sign-in only, not a subclass's request checks
                 self._io = HttpxStacApiIO(self.client, self.auth)
                 self._catalog = open_catalog(self.deployment.catalog_url, self._io)
             return self._catalog
@@ -147,7 +151,7 @@ class _SentinelHub(Adapter):
             try:
                 cloud = (data.get("dataFilter") or {}).get("maxCloudCoverage")
                 query = SearchQuery([collection], interval, bbox=list(bbox), max_items=MAX_SCENES,
-                                    fields=["id", "collection", "links"],
+                                    fields=["id"],  # only the ids are kept
                                     filter=None if cloud is None else f"eo:cloud_cover <= {float(cloud)}")
                 url = self.deployment.catalog_url.rstrip("/")
                 for item in search_dicts(self.catalog(), query):
@@ -175,7 +179,7 @@ class SentinelHubCatalogAdapter(_SentinelHub):
         from adapters.sentinelhub.catalog import clean_item, search_dicts
 
         url = self.deployment.catalog_url
-        for data in search_dicts(self.catalog(), self.settings.query()):
+        for data in search_dicts(self.catalog(), self.settings.query):
             yield clean_item(data, url)
 
     def distinct(self, prop: str) -> list[Any]:
@@ -183,7 +187,7 @@ class SentinelHubCatalogAdapter(_SentinelHub):
 
         catalog = self.catalog()
         assert self._io is not None
-        return distinct_values(catalog, self._io, self.settings.query(), prop)
+        return distinct_values(catalog, self._io, self.settings.query, prop)
 
     def collection(self, collection_id: str) -> CollectionSpec:
         from adapters.sentinelhub.catalog import collection_document
@@ -386,15 +390,22 @@ class SentinelHubProcessAdapter(_SentinelHub):
     Settings = ProcessSettings
     worker_modules = ("adapters.sentinelhub.translate",)
 
+    def __init__(self, settings: ProcessSettings, client: httpx.Client, source: SourceInfo) -> None:
+        super().__init__(settings, client, source)
+        self._loaded: list[dict[str, Any]] | None = None
+
     def submits(self) -> bool:
         return True  # nothing to fetch: a request is answered when it is sent
 
     def _requests(self) -> list[dict[str, Any]]:
-        from adapters.sentinelhub.names import load_process_requests
+        """The requests of the request file (checked, read once per run)."""
+        if self._loaded is None:
+            from adapters.sentinelhub.names import load_process_requests
 
-        if self.settings.request is None:
-            raise RequestRejectedError(f"source {self.source.name}: give the request file to send")
-        return load_process_requests(self.settings.request)
+            if self.settings.request is None:
+                raise RequestRejectedError(f"source {self.source.name}: give the request file to send")
+            self._loaded = load_process_requests(self.settings.request)
+        return self._loaded
 
     def check(self) -> None:
         self._requests()
@@ -432,7 +443,7 @@ class SentinelHubProcessAdapter(_SentinelHub):
         if request is None:
             raise BadProductError(f"Sentinel Hub Process request {job.id}: no longer in "
                                   f"{self.settings.request}")
-        self.check()
+        super().check()  # the sign-in the download's auth=True needs
         return [RemoteFile(self.deployment.process_url, str(job.meta["file"]), auth=True,
                            post_json=json.dumps(request).encode(), headers=(("Accept", str(job.meta["accept"])),))]
 

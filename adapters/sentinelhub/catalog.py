@@ -49,14 +49,10 @@ PROJECTION_V1 = "https://stac-extensions.github.io/projection/v1.0.0/schema.json
 class HttpxStacApiIO(StacApiIO):
     """pystac-client's API I/O over the harvester's httpx client (retries, timeouts, OAuth refresh)."""
 
-    def __init__(self, client: httpx.Client, auth: httpx.Auth | None = None, *, service: str = "Sentinel Hub Catalog",
-                 timeout: float | None = None) -> None:
+    def __init__(self, client: httpx.Client, auth: httpx.Auth | None = None) -> None:
         super().__init__(max_retries=None)  # requests' session stays unused: `request` below sends
         self.client = client
         self.auth = auth
-        self.service = service
-        self.http_timeout = timeout
-        self.requests = 0  # requests sent, for tests and logs
 
     def request(self, href: str, method: str | None = None, headers: dict[str, str] | None = None,
                 parameters: dict[str, Any] | None = None) -> str:
@@ -64,16 +60,13 @@ class HttpxStacApiIO(StacApiIO):
         kwargs: dict[str, Any] = {"headers": {"Accept": "application/geo+json, application/json", **(headers or {})}}
         if self.auth is not None:
             kwargs["auth"] = self.auth
-        if self.http_timeout is not None:
-            kwargs["timeout"] = self.http_timeout
         if method in ("POST", "PUT", "PATCH"):
             kwargs["content"] = json.dumps(parameters or {}).encode()
             kwargs["headers"]["Content-Type"] = "application/json"
         elif parameters:
             kwargs["params"] = {k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, dict | list) else str(v)
                                 for k, v in parameters.items()}
-        what = f"{self.service} {method} {loggable_url(href)}"
-        self.requests += 1
+        what = f"Sentinel Hub Catalog {method} {loggable_url(href)}"
         try:
             response = self.client.request(method, href, **kwargs)
         except httpx.TransportError as exc:

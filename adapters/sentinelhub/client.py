@@ -1,4 +1,5 @@
-"""Sentinel Hub API clients: the OAuth credentials, the Async Process API and the (synchronous) Process API.
+"""Sentinel Hub API clients: the OAuth credentials and the Async Process API (the synchronous Process API is
+asked through the downloader: its answer is the output file).
 
 Every response that is not a success becomes a `ProviderError` here, with Sentinel Hub's own message
 (`error_detail`). Requests go through the harvester's httpx client: its
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 
 from adapters.auth import OAuthClientCredentials
-from adapters.errors import AuthError, NotFoundError, error_for_response
+from adapters.errors import AuthError, error_for_response
 from adapters.http import transport_error
 from adapters.sentinelhub.deployments import Deployment
 
@@ -100,24 +101,3 @@ class AsyncProcessClient:
         if not response.is_success:
             raise error_for_response(response, what, error_detail(response))
         return True
-
-
-class ProcessClient:
-    """``POST {base}/api/v1/process``: the response is the output itself (a TIFF, or a tar of them)."""
-
-    def __init__(self, client: httpx.Client, deployment: Deployment, auth: httpx.Auth) -> None:
-        self.client = client
-        self.url = deployment.process_url
-        self.auth = auth
-
-    def process(self, request: Mapping[str, Any], accept: str) -> httpx.Response:
-        """Send the request; the (read) response, which is a success, else the matching error is raised."""
-        what = "Sentinel Hub Process API"
-        with _sent(what):
-            response = self.client.post(self.url, content=json.dumps(request).encode(), auth=self.auth,
-                                        headers={"Content-Type": "application/json", "Accept": accept})
-        if response.status_code == 404:
-            raise NotFoundError(f"{what}: HTTP 404 (is {self.url} a Sentinel Hub deployment?)")
-        if not response.is_success:
-            raise error_for_response(response, what, error_detail(response))
-        return response

@@ -9,9 +9,7 @@ for Landsat/MODIS/HLS) or a simulator.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-DeploymentName = Literal["sentinelhub", "cdse"]
 CATALOG_PATH = "/api/v1/catalog/1.0.0/"
 ASYNC_PATH = "/api/v1/async/process"
 PROCESS_PATH = "/api/v1/process"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ class SearchQuery:
     limit: int = MAX_LIMIT
     max_items: int | None = None
     method: str = "POST"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.collections:
@@ -57,8 +56,6 @@ class SearchQuery:
             raise ValueError(f"max_items must be at least 1, not {self.max_items}")
         if self.method not in ("GET", "POST"):
             raise ValueError(f"method must be GET or POST, not {self.method!r}")
-        if self.fields:
-            self.fields = _harvestable_fields(self.fields)
         if isinstance(self.filter, str) and self.filter.strip().startswith("{"):
             try:
                 self.filter = json.loads(self.filter)
@@ -79,7 +76,7 @@ class SearchQuery:
         return kwargs
 
 
-def _harvestable_fields(fields: list[str]) -> list[str]:
+def harvestable_fields(fields: list[str]) -> list[str]:
     """``fields`` that keep found items STAC items: excluding a member an item needs is refused; a list of
     included fields gets those members added."""
     needed = set(REQUIRED_FIELDS) | {"properties"}

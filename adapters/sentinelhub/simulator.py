@@ -39,7 +39,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -108,8 +108,6 @@ class AsyncRequest:
 @dataclass
 class Counters:
     tokens: int = 0
-    searches: int = 0
-    requests: Counter[str] = field(default_factory=Counter)
 
 
 class SentinelHubSimulator:
@@ -218,8 +216,6 @@ class SentinelHubSimulator:
         request = Request(environ)
         try:
             endpoint, values = self._routes.bind_to_environ(environ).match()
-            with self._lock:
-                self.counters.requests[endpoint] += 1
             if endpoint != "token":
                 self._authorize(request)
             response = getattr(self, f"on_{endpoint}")(request, **values)
@@ -358,8 +354,6 @@ class SentinelHubSimulator:
             matches = self._matching(search, self._base(request) + CATALOG_PATH)
         except SearchError as exc:
             raise _Problem(400, str(exc)) from None
-        with self._lock:
-            self.counters.searches += 1
         page = matches[search.next: search.next + search.limit]
         after = search.next + len(page)
         if search.distinct:
