@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,10 @@ def collections_of(root: Path) -> set[str]:
     """The ids of the collections the root catalog links to."""
     catalog = json.loads((root / "catalog.json").read_text())
     return {link["href"].split("/")[1] for link in catalog["links"] if link["rel"] == "child"}
+
+
+def time_span(item: dict[str, Any]) -> tuple[datetime, datetime]:
+    """When an item's data is from and to: its start and end times, else its datetime for both."""
+    props = item["properties"]
+    return (datetime.fromisoformat(props.get("start_datetime") or props["datetime"]),
+            datetime.fromisoformat(props.get("end_datetime") or props["datetime"]))

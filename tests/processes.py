@@ -1,5 +1,5 @@
-"""The `harvester` console script run as a user runs it: a subprocess of this environment's script, for the
-commands that keep running until Ctrl-C (``serve``, ``simulate``)."""
+"""`harvester serve` and `harvester simulate` for tests: the console script run as a user runs it (a subprocess
+of this environment's script, until Ctrl-C), or the server ``serve`` makes, on a thread of the test process."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from harvester.serve import make_server, server_url
 
 HARVESTER = shutil.which("harvester", path=str(Path(sys.executable).parent))
 
@@ -82,3 +84,18 @@ def harvester_process(*args: str, env: dict[str, str] | None = None) -> Iterator
         running._reader.join(15)  # it ends at the end of the output, before the pipe is closed under it
         for stream in (process.stdout, process.stderr):
             stream.close()  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def serving(directory: Path, *, api: bool = False) -> Iterator[str]:
+    """``directory`` served as ``harvester serve`` (``--api`` with ``api``) serves it, on a free loopback port and
+    a thread of this process; yields its URL."""
+    server = make_server(directory, port=0, api=api)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-serve", daemon=True)
+    thread.start()
+    try:
+        yield server_url(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

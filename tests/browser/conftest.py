@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from harvester.serve import make_server, server_url
 from tests.browser.browsing import Traffic, loopback
 from tests.browser.spa import serve_spa
+from tests.processes import serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,21 +63,6 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stac_browser(stac_browser_dist: Path) -> Iterator[str]:
     with serve_spa(stac_browser_dist) as url:
         yield url
-
-
-@contextmanager
-def serving(directory: Path, *, api: bool = False) -> Iterator[str]:
-    """``directory`` served as ``harvester serve`` (``--api`` with ``api``) serves it, on a free loopback port;
-    yields its URL."""
-    server = make_server(directory, port=0, api=api)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="browser-catalog", daemon=True)
-    thread.start()
-    try:
-        yield server_url(server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(scope="session")

@@ -85,8 +85,8 @@ def test_each_collection_and_one_item_of_each(page: tuple[Page, Traffic], stac_b
         traffic.responses.clear()
         browse(p, stac_browser, served_demo, f"/{cid}/{item_id}/{item_id}.json")
         assert heading(p) == item["properties"].get("title", item_id), item_id
-        assets = p.locator("#assets, .assets").first.inner_text() if p.locator("#assets, .assets").count() else \
-            p.locator("body").inner_text()
+        assert p.locator(".assets").count(), f"{item_id}: no assets section"
+        assets = p.locator(".assets").first.inner_text()
         listed = [a for a in item["assets"].values() if not {"thumbnail", "overview"} & set(a.get("roles", []))]
         for asset in listed:
             assert asset.get("title", "") in assets, (item_id, asset.get("title"))

@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.browser.browsing import LOAD_TIMEOUT_MS, Traffic, browse, check_page, external, heading, settle
-from tests.demo_items import catalog_items
+from tests.demo_items import catalog_items, time_span
 
 #: the date-time format of STAC Browser's range picker in English (vue2-datepicker), and its separator
 PICKER_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -39,18 +39,12 @@ def served(served_api: str) -> str:
     return served_api
 
 
-def start_end(item: dict[str, Any]) -> tuple[datetime, datetime]:
-    props = item["properties"]
-    return (datetime.fromisoformat(props.get("start_datetime") or props["datetime"]),
-            datetime.fromisoformat(props.get("end_datetime") or props["datetime"]))
-
-
 def matching(items: dict[str, dict[str, Any]], collections: set[str] | None, start: datetime,
              end: datetime) -> list[str]:
     """The ids of the items in ``collections`` (None: any) whose time span meets [start, end], newest first
     (``datetime`` descending, then the API's tie-break: collection and id)."""
     found = [(i, item) for i, item in items.items() if (collections is None or item["collection"] in collections)
-             and start_end(item)[0] <= end and start_end(item)[1] >= start]
+             and time_span(item)[0] <= end and time_span(item)[1] >= start]
     found.sort(key=lambda kv: (kv[1]["collection"], kv[0]))
     found.sort(key=lambda kv: datetime.fromisoformat(kv[1]["properties"]["datetime"]), reverse=True)  # stable
     return [i for i, _ in found]
@@ -107,7 +101,7 @@ def test_a_search_from_the_form_pages_through_what_a_brute_force_filter_returns(
     # ends first and the one that starts last
     sizes = {cid: sum(1 for i in items.values() if i["collection"] == cid) for cid in collections}
     chosen = set(sorted(sizes, key=lambda cid: (-sizes[cid], cid))[:2])
-    spans = [start_end(i) for i in items.values() if i["collection"] in chosen]
+    spans = [time_span(i) for i in items.values() if i["collection"] in chosen]
     start = min(end for _, end in spans) + timedelta(seconds=1)
     end = max(begin for begin, _ in spans) - timedelta(seconds=1)
     typed = f"{start.strftime(PICKER_FORMAT)}{PICKER_SEPARATOR}{end.strftime(PICKER_FORMAT)}"

@@ -19,7 +19,7 @@ from catalogs.duck import connect
 from catalogs.errors import CatalogFormatError
 from catalogs.geoparquet import METADATA_KEY, export_geoparquet, read_items
 from catalogs.store import CatalogStore
-from tests.demo_items import absolute_hrefs, catalog_items, collections_of
+from tests.demo_items import absolute_hrefs, catalog_items, collections_of, time_span
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +38,6 @@ def test_every_item_of_each_collection_comes_back_unchanged(demo: Path, exported
     assert {item["collection"] for item in back.values()} == collections_of(demo)
     for item_id, item in expected.items():
         assert back[item_id] == item, item_id
-        # and as pystac items
-        assert (pystac.Item.from_dict(back[item_id]).to_dict(transform_hrefs=False)
-                == pystac.Item.from_dict(item).to_dict(transform_hrefs=False))
 
 
 def test_hrefs_in_the_file_lead_to_the_catalog_files(demo: Path, exported: Path) -> None:
@@ -78,9 +75,7 @@ def test_duckdb_by_bbox_and_datetime_returns_what_a_brute_force_filter_over_the_
     box = (x - 30, y - 20, x + 30, y + 20)
 
     def overlaps(item: dict[str, Any]) -> bool:
-        props = item["properties"]
-        lo = datetime.fromisoformat(props.get("start_datetime") or props["datetime"])
-        hi = datetime.fromisoformat(props.get("end_datetime") or props["datetime"])
+        lo, hi = time_span(item)
         return lo <= end and hi >= start
 
     expected = sorted(i["id"] for i in items.values()
@@ -95,10 +90,11 @@ def test_duckdb_by_bbox_and_datetime_returns_what_a_brute_force_filter_over_the_
 
 
 def test_one_collection(demo: Path, tmp_path: Path) -> None:
+    items = catalog_items(demo)
     for cid in sorted(collections_of(demo)):
         out = tmp_path / f"{cid}.parquet"
         result = export_geoparquet(demo, out, collection=cid)
-        expected = sorted(i for i, item in catalog_items(demo).items() if item["collection"] == cid)
+        expected = sorted(i for i, item in items.items() if item["collection"] == cid)
         assert sorted(item["id"] for item in read_items(out)) == expected
         assert result.items == len(expected)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pystac
 import pytest
 
 from adapters import registry
@@ -54,3 +55,14 @@ def fake_config(root: Path, url: str, jobs: list[str], **run: Any) -> Config:
         "sources": [{"provider": fakeprovider.PROVIDER, "name": "fake", "url": url, "jobs": jobs}],
     }
     return parse_config(raw, base_dir=root.parent, env={})
+
+
+def item_ids(root: Path) -> set[str]:
+    """The ids of every item of the catalog at ``root``, found from its root."""
+    catalog = pystac.Catalog.from_file(str(root / "catalog.json"))
+    return {item.id for item in catalog.get_items(recursive=True)}
+
+
+def job_ids(server: FakeServer) -> dict[str, str]:
+    """The fake provider's jobs: name -> id."""
+    return {job.name: job.id for job in server.service.jobs.values()}

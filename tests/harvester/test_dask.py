@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dask
-import pystac
 import pytest
 from distributed import LocalCluster
 
@@ -33,7 +32,7 @@ from harvester.work import WorkerError, run_task
 from tests.golden import LOOPBACK
 from tests.harvester import fakeprovider
 from tests.harvester.test_pool import raise_holding_a_lock
-from tests.harvester.conftest import FakeServer, fake_config
+from tests.harvester.conftest import FakeServer, fake_config, item_ids, job_ids
 
 #: distributed's retries of a task whose worker died: one retry, then KilledWorker (its default is 3)
 ALLOWED_FAILURES = 1
@@ -46,15 +45,6 @@ def cluster() -> Iterator[LocalCluster]:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address="127.0.0.1:0") as local:
             yield local
-
-
-def item_ids(root: Path) -> set[str]:
-    catalog = pystac.Catalog.from_file(str(root / "catalog.json"))
-    return {item.id for item in catalog.get_items(recursive=True)}
-
-
-def job_ids(server: FakeServer) -> dict[str, str]:
-    return {job.name: job.id for job in server.service.jobs.values()}
 
 
 def catalog_files(root: Path) -> dict[str, str]:

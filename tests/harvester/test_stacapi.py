@@ -19,9 +19,9 @@ from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 
 from catalogs.store import CatalogStore
-from harvester.serve import make_server
 from harvester.stacapi import CONFORMANCE, REFRESH_EVERY
-from tests.demo_items import catalog_items, collections_of
+from tests.demo_items import catalog_items, collections_of, time_span
+from tests.processes import serving
 
 
 @dataclass
@@ -35,21 +35,8 @@ class Api:
 def api(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     root = tmp_path_factory.mktemp("api") / "demo"
     shutil.copytree(demo, root, symlinks=True)  # the API writes its index into the catalog's .harvest/
-    server = make_server(root, port=0, api=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="test-api", daemon=True)
-    thread.start()
-    try:
-        yield Api(f"http://127.0.0.1:{server.server_address[1]}/", root, catalog_items(root))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def start_end(item: dict[str, Any]) -> tuple[datetime, datetime]:
-    props = item["properties"]
-    return (datetime.fromisoformat(props.get("start_datetime") or props["datetime"]),
-            datetime.fromisoformat(props.get("end_datetime") or props["datetime"]))
+    with serving(root, api=True) as url:
+        yield Api(url, root, catalog_items(root))
 
 
 def searched(api: Api, **kwargs: Any) -> list[str]:
@@ -108,7 +95,7 @@ def test_paging_across_at_least_three_pages_returns_every_item_once(api: Api, me
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_bbox_and_datetime_return_what_a_brute_force_filter_returns(api: Api, method: str) -> None:
-    times = sorted(start_end(item)[0] for item in api.items.values())
+    times = sorted(time_span(item)[0] for item in api.items.values())
     start, end = times[0], times[len(times) // 2]
     first = api.items[sorted(api.items)[0]]
     x, y = shapely.geometry.shape(first["geometry"]).centroid.coords[0]
@@ -116,7 +103,7 @@ def test_bbox_and_datetime_return_what_a_brute_force_filter_returns(api: Api, me
     expected = sorted(
         i for i, item in api.items.items()
         if shapely.geometry.shape(item["geometry"]).intersects(shapely.geometry.box(*box))
-        and start_end(item)[0] <= end and start_end(item)[1] >= start)
+        and time_span(item)[0] <= end and time_span(item)[1] >= start)
     assert expected
     interval = f"{start.isoformat().replace('+00:00', 'Z')}/{end.isoformat().replace('+00:00', 'Z')}"
     assert sorted(searched(api, bbox=box, datetime=interval, limit=2, method=method)) == expected
@@ -125,7 +112,7 @@ def test_bbox_and_datetime_return_what_a_brute_force_filter_returns(api: Api, me
         i for i, item in api.items.items()
         if shapely.geometry.shape(item["geometry"]).intersects(shapely.geometry.box(*box)))
     assert sorted(searched(api, datetime=f"../{end.isoformat().replace('+00:00', 'Z')}", method=method)) == sorted(
-        i for i, item in api.items.items() if start_end(item)[0] <= end)
+        i for i, item in api.items.items() if time_span(item)[0] <= end)
 
 
 def test_intersects_ids_and_collections(api: Api) -> None:

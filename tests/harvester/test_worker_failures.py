@@ -10,27 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pystac
 import pytest
 
 from harvester import pipeline
 from harvester.cli import main
 from harvester.state import StateDB
 from tests.harvester import fakeprovider
-from tests.harvester.conftest import FakeServer, fake_config
+from tests.harvester.conftest import FakeServer, fake_config, item_ids, job_ids
 
 BROKEN = ("concurrent.futures.process.BrokenProcessPool: A process in the process pool was terminated abruptly "
           "while the future was running or pending.")
 GOOD = ["good-a", "good-b", "good-c", "good-d"]
-
-
-def item_ids(root: Path) -> set[str]:
-    catalog = pystac.Catalog.from_file(str(root / "catalog.json"))
-    return {item.id for item in catalog.get_items(recursive=True)}
-
-
-def job_ids(server: FakeServer) -> dict[str, str]:
-    return {job.name: job.id for job in server.service.jobs.values()}
 
 
 def executors_made(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
