@@ -37,7 +37,7 @@ from adapters.s3 import MULTIPART_THRESHOLD, S3Location, Upload, delete_objects,
     upload_all, write_object
 from catalogs import stac
 from catalogs.errors import CatalogFormatError
-from catalogs.fsio import lock_file, unlock_file
+from catalogs.fsio import atomic_write_bytes, lock_file, unlock_file
 from catalogs.stac import STATE_DIR
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: the manifest of what was published, beside the catalog in the bucket
 MANIFEST = ".stac-harvester-publish.json"
+#: the digests of the last publish's files, by size and modification time, in the catalog's hidden folder
+DIGEST_CACHE = "publish-digests.json"
 MANIFEST_FORMAT = "stac-harvester-publish/1"
 
 #: content types by file extension, for files no item or collection gives a media type
@@ -64,6 +66,7 @@ class LocalFile:
     sha256: str
     size: int
     data: bytes | None = None  # what to upload instead of the file (the root with its absolute self link)
+    mtime_ns: int = 0         # of the file, for the digest cache
 
 
 @dataclass
@@ -155,20 +158,32 @@ class _Publisher:
 
     # -- the local side
     def _scan(self, root_name: str) -> dict[str, LocalFile]:
-        """Every file to publish, hashed (in threads: hashlib lets go of the GIL)."""
+        """Every file to publish, hashed (in threads: hashlib lets go of the GIL). A file whose size and
+        modification time are those of the last publish keeps that publish's digest: the catalog's files are
+        written by renaming new files into place, so a changed file has a new time, and a re-publish of a
+        catalog of COGs does not read them all again."""
+        cache_path = self.root / STATE_DIR / DIGEST_CACHE
+        cached = _read_digests(cache_path)
         paths = list(_catalog_files(self.root))
         with cf.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-            files = list(pool.map(lambda p: self._local(p, root_name), paths))
+            files = list(pool.map(lambda p: self._local(p, root_name, cached), paths))
+        if cache_path.parent.is_dir():
+            atomic_write_bytes(cache_path, json.dumps(
+                {f.key: [f.size, f.mtime_ns, f.sha256] for f in files if f.data is None}).encode())
         return {f.key: f for f in files}
 
-    def _local(self, path: Path, root_name: str) -> LocalFile:
+    def _local(self, path: Path, root_name: str, cached: dict[str, list[Any]]) -> LocalFile:
         key = path.relative_to(self.root).as_posix()
         if key == root_name and self.base_url is not None:
             data = with_self_link(path.read_bytes(), f"{self.base_url.rstrip('/')}/{root_name}")
             return LocalFile(key, path, hashlib.sha256(data).hexdigest(), len(data), data)
+        stat = path.stat()
+        known = cached.get(key)
+        if known is not None and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return LocalFile(key, path, str(known[2]), stat.st_size, mtime_ns=stat.st_mtime_ns)
         with open(path, "rb") as fh:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        return LocalFile(key, path, digest, path.stat().st_size)
+        return LocalFile(key, path, digest, stat.st_size, mtime_ns=stat.st_mtime_ns)
 
     def _content_types(self, changed: list[LocalFile], local: dict[str, LocalFile]) -> dict[str, str]:
         """Content types of the files to upload: STAC objects by kind, assets by the media type the item or
@@ -248,6 +263,15 @@ def _kind(key: str) -> str:
     if path.suffix == ".json" and path.stem == path.parent.name:
         return "item"
     return "asset"
+
+
+def _read_digests(path: Path) -> dict[str, list[Any]]:
+    """The digest cache (key -> [size, mtime_ns, sha256]); empty when missing or unreadable (all is hashed)."""
+    try:
+        cached = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
 
 
 def _steps(files: list[LocalFile], root_name: str) -> list[list[LocalFile]]:

@@ -363,3 +363,30 @@ def test_export_geoparquet_reads_a_published_catalog_from_s3(s3: LoopbackS3, cat
     assert main(["export", "geoparquet", TARGET, str(out)]) == 0
     assert "written (1 item file(s) read, 1 row(s) kept" in capsys.readouterr().out
     assert {i["id"]: i for i in read_items(out)}["BETA"]["properties"]["title"] == "changed online"
+
+
+def test_a_second_publish_reads_only_the_files_that_changed(s3: LoopbackS3, catalog: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files whose size and modification time are those of the last publish keep its digest; a file written
+    since (a new time) is read and uploaded."""
+    import hashlib
+
+    from harvester import publish as publishing
+
+    publish(catalog, TARGET)
+    read: list[str] = []
+    real = hashlib.file_digest
+
+    def counting(fh: Any, name: str) -> Any:
+        read.append(Path(fh.name).relative_to(catalog).as_posix())
+        return real(fh, name)
+
+    monkeypatch.setattr(publishing.hashlib, "file_digest", counting)
+    again = publish(catalog, TARGET)
+    assert (read, again.uploaded) == ([], [])
+    tif = next(catalog.glob(f"{COLLECTION}/*/*_VV.tif"))
+    key = tif.relative_to(catalog).as_posix()
+    tif.write_bytes(tif.read_bytes()[::-1])  # same size, other bytes, a new modification time
+    changed = publish(catalog, TARGET)
+    assert (read, changed.uploaded) == ([key], [key])
+    assert bucket_objects(s3)[key]["sha256"] == local_files(catalog)[key]
