@@ -51,14 +51,6 @@ MANIFEST = ".stac-harvester-publish.json"
 DIGEST_CACHE = "publish-digests.json"
 MANIFEST_FORMAT = "stac-harvester-publish/1"
 
-#: content types by file extension, for files no item or collection gives a media type
-CONTENT_TYPES = {
-    ".json": stac.JSON, ".geojson": stac.GEOJSON, ".tif": stac.GEOTIFF, ".tiff": stac.GEOTIFF, ".png": stac.PNG,
-    ".jpg": stac.JPEG, ".jpeg": stac.JPEG, ".nc": stac.NETCDF, ".parquet": stac.GEOPARQUET, ".csv": stac.CSV,
-    ".txt": stac.TEXT, ".xml": stac.XML, ".zip": stac.ZIP, ".kmz": stac.KMZ,
-}
-
-
 @dataclass(frozen=True)
 class LocalFile:
     key: str              # the path below the catalog folder, with "/"
@@ -289,5 +281,5 @@ def _steps(files: list[LocalFile], root_name: str) -> list[list[LocalFile]]:
 
 
 def _by_extension(key: str) -> str:
-    suffix = PurePosixPath(key).suffix.lower()
-    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+    """The content type of a file no item or collection gives a media type: by its suffix."""
+    return stac.media_type_for(key) or mimetypes.guess_type(key)[0] or "application/octet-stream"

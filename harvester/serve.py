@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 STAC_BROWSER = "https://radiantearth.github.io/stac-browser/#/external/"
-#: the documents STAC Browser can start from, in the order they are looked for
+#: what files are served as: the catalog's media types, text with its charset
 CONTENT_TYPES = {
     **MEDIA_TYPES,
     ".json": "application/json",
