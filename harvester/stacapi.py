@@ -181,13 +181,15 @@ class StacApi:
              "type": "application/schema+json"},
         ]
         links += [{"rel": "child", "href": f"{base}collections/{quote(cid)}", "type": JSON}
-                  for cid in self.collection_ids()]
+                  for cid in self.collection_ids(catalog)]
         return {"type": "Catalog", "stac_version": STAC_VERSION, "id": catalog.get("id", "catalog"),
                 **({"title": catalog["title"]} if catalog.get("title") else {}),
                 "description": catalog.get("description", ""), "conformsTo": CONFORMANCE, "links": links}
 
-    def collection_ids(self) -> list[str]:
-        catalog = _read_json(self.root / "catalog.json") or {}
+    def collection_ids(self, catalog: dict[str, Any] | None = None) -> list[str]:
+        """The collections the root links to (``catalog``: the root, when the caller has read it)."""
+        if catalog is None:
+            catalog = _read_json(self.root / "catalog.json") or {}
         ids = []
         for link in catalog.get("links", []):
             href = link.get("href", "")
