@@ -158,8 +158,6 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": lambda a, b: a == b, "<>": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
 }
-_TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|'(?P<str>(?:[^']|'')*)'|(?P<op><>|<=|>=|=|<|>)"
-                    r"|(?P<paren>[()])|(?P<word>[A-Za-z_][\w:.\-]*))")
 
 
 def _value(item: Mapping[str, Any], prop: str) -> Any:
@@ -197,78 +195,15 @@ def _all(predicates: list[Predicate]) -> Predicate:
 
 
 def parse_cql2_text(text: str) -> Predicate:
-    """Comparisons (``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``), ``BETWEEN a AND b``, ``AND``, parentheses."""
-    tokens: list[tuple[str, Any]] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if not match or match.end() == pos:
-            raise SearchError(f"filter: cannot parse CQL2 text at {text[pos:pos + 20]!r}")
-        pos = match.end()
-        kind = match.lastgroup or ""
-        raw = match.group(kind)
-        if kind == "num":
-            tokens.append(("lit", float(raw) if any(c in raw for c in ".eE") else int(raw)))
-        elif kind == "str":
-            tokens.append(("lit", raw.replace("''", "'")))
-        elif kind == "word" and raw.upper() in ("AND", "BETWEEN", "OR", "NOT", "LIKE", "IN"):
-            tokens.append(("kw", raw.upper()))
-        elif kind == "word" and raw.lower() in ("true", "false"):
-            tokens.append(("lit", raw.lower() == "true"))
-        else:
-            tokens.append((kind, raw))
-    position = 0
+    """CQL2 text, parsed by ``cql2`` into CQL2 JSON, then evaluated as `parse_cql2_json` does (the subset this
+    Catalog supports: comparisons, ``BETWEEN``, ``AND``)."""
+    import cql2
 
-    def peek() -> tuple[str, Any] | None:
-        return tokens[position] if position < len(tokens) else None
-
-    def take(kind: str | None = None) -> tuple[str, Any]:
-        nonlocal position
-        token = peek()
-        if token is None or (kind is not None and token[0] != kind):
-            raise SearchError(f"filter: unexpected {'end' if token is None else repr(token[1])} in CQL2 text")
-        position += 1
-        return token
-
-    def conjunction() -> Predicate:
-        parts = [term()]
-        while peek() == ("kw", "AND"):
-            take()
-            parts.append(term())
-        return parts[0] if len(parts) == 1 else _all(parts)
-
-    def term() -> Predicate:
-        token = peek()
-        if token == ("paren", "("):
-            take()
-            inner = conjunction()
-            if take("paren")[1] != ")":
-                raise SearchError("filter: unbalanced parentheses")
-            return inner
-        if token is not None and token[0] == "kw":
-            raise SearchError(f"filter: {token[1]} is not supported by this Catalog (comparisons, BETWEEN and "
-                              "AND only)")
-        prop = take("word")[1]
-        following = take()
-        if following == ("kw", "BETWEEN"):
-            low = take("lit")[1]
-            if take("kw")[1] != "AND":
-                raise SearchError("filter: BETWEEN needs AND")
-            return _between(prop, low, take("lit")[1])
-        if following[0] != "op":
-            raise SearchError(f"filter: {following[1]!r} is not supported by this Catalog (comparisons, BETWEEN "
-                              "and AND only)")
-        return _compare(following[1], prop, take("lit")[1])
-
-    predicate = conjunction()
-    rest = peek()
-    if rest is not None:
-        if rest[0] == "kw":
-            raise SearchError(f"filter: {rest[1]} is not supported by this Catalog (comparisons, BETWEEN and AND "
-                              "only)")
-        raise SearchError(f"filter: unexpected {rest[1]!r} in CQL2 text")
-    return predicate
+    try:
+        parsed = cql2.Expr(text).to_json()
+    except Exception as exc:  # noqa: BLE001 (cql2 raises a bare Exception on a parse error)
+        raise SearchError(f"filter: cannot parse CQL2 text: {str(exc).splitlines()[0]}") from None
+    return parse_cql2_json(parsed)
 
 
 def parse_cql2_json(node: Any) -> Predicate:
