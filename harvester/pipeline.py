@@ -219,11 +219,11 @@ class _Harvest:
         """Where translations and item builds run (a process pool unless configured otherwise)."""
         if self._work is None:
             wake = partial(self._ready.put, None)  # None: "the pool has something to settle"
-            if self._executor is not None:  # the caller's (a cluster's, maybe): not sized by this machine
-                self._work = WorkPool(None, executor=self._executor, limit=_slots(self._executor), wake=wake)
-            elif self.config.run.executor == "dask":  # distributed retries what a lost worker held itself
+            executor = self._executor  # the caller's (a cluster's, maybe): not sized by this machine
+            if executor is None and self.config.run.executor == "dask":  # it retries what a lost worker held
                 executor = self._make_executor(None)
                 self.stack.callback(executor.shutdown)
+            if executor is not None:  # given, not replaced when a worker dies
                 self._work = WorkPool(None, executor=executor, limit=_slots(executor), wake=wake)
             else:
                 self._work = WorkPool(self._make_executor, limit=2 * self.config.run.worker_count, wake=wake)
