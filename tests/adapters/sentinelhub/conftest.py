@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from adapters.s3sim import LoopbackS3
-from adapters.sentinelhub.simulator import SentinelHubSimulator
-from adapters.simkit import FaultInjector, LoopbackServer, RequestLog
+from adapters.sentinelhub.simulator import SentinelHubSimulator, serve
+from adapters.simkit import FaultInjector, RequestLog
 from harvester.config import Config, parse_config
 
 VARIABLES = ("SH_BASE_URL", "SH_AUTH_URL", "SH_CATALOG_URL", "SH_CLIENT_ID", "SH_CLIENT_SECRET")
@@ -32,19 +32,15 @@ def no_sh_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def serve_simulator(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Iterator[ShServer]:
-    sim = SentinelHubSimulator(**kw)
-    log = RequestLog()
-    faults = FaultInjector(sim, log)
-    with LoopbackServer(faults) as server:
-        sim.url = server.url
-        for key, value in {"SH_BASE_URL": server.url, "SH_AUTH_URL": sim.token_url, "SH_CLIENT_ID": sim.client_id,
-                           "SH_CLIENT_SECRET": sim.client_secret}.items():
+    """The simulator as `harvester simulate sentinelhub` serves it, and the environment pointing at it."""
+    with serve(**kw) as served:
+        for key, value in served.environment().items():
             monkeypatch.setenv(key, value)
-        yield ShServer(sim, server.url, log, faults)
+        yield ShServer(served.sim, served.url, served.injector.log, served.injector)
 
 
 @pytest.fixture
-def sh(no_sh_credentials: None, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[ShServer]:
+def sh(no_sh_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ShServer]:
     """The simulator (``@pytest.mark.parametrize`` nothing: tests change ``sh.sim`` attributes) with 250
     Sentinel-2 L2A scenes and 40 L1C ones; the environment points the adapters at it."""
     yield from serve_simulator(monkeypatch, collections={"sentinel-2-l2a": 250, "sentinel-2-l1c": 40})
