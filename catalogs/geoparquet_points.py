@@ -98,6 +98,15 @@ class PointWriter:
     def bbox(self) -> list[float] | None:
         return None if self.rows == 0 else [round(v, 9) for v in self._bounds]
 
+    def table_info(self, described: Mapping[str, Mapping[str, Any]] | None = None) -> TableInfo:
+        """The table extension's view of what was written: the geometry, then each column's name and Arrow
+        type, with what ``described`` adds or overrides for it (``description``, ``unit``, a ``type``)."""
+        columns: list[dict[str, Any]] = [dict(GEOMETRY_COLUMN)]
+        for f in self.schema:
+            if f.name != GEOMETRY:
+                columns.append({"name": f.name, "type": str(f.type), **(described or {}).get(f.name, {})})
+        return TableInfo(columns, self.rows)
+
     def close(self) -> None:
         if self._writer is not None:
             self._flush()
@@ -127,7 +136,7 @@ class PointWriter:
 class TableInfo:
     """``table:columns`` (name and Arrow type of each column) and ``table:row_count`` of a written table."""
 
-    columns: list[dict[str, str]]
+    columns: list[dict[str, Any]]
     row_count: int
     primary_geometry: str = GEOMETRY
 
@@ -150,10 +159,4 @@ def write_points(path: Path, columns: Mapping[str, Sequence[Any]], longitudes: S
     path.parent.mkdir(parents=True, exist_ok=True)
     with PointWriter(path, schema) as writer:
         writer.write(np.asarray(longitudes, dtype=np.float64), np.asarray(latitudes, dtype=np.float64), arrays)
-    described: list[dict[str, str]] = [dict(GEOMETRY_COLUMN)]
-    for field in schema:
-        column = {"name": field.name, "type": str(field.type)}
-        if descriptions and field.name in descriptions:
-            column["description"] = descriptions[field.name]
-        described.append(column)
-    return TableInfo(described, writer.rows)
+    return writer.table_info({name: {"description": text} for name, text in (descriptions or {}).items()})

@@ -23,7 +23,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from adapters.ngu.csvparse import (
     is_gzip,
     read_layout,
 )
-from catalogs.geoparquet_points import GEOMETRY, GEOMETRY_COLUMN, PointWriter
+from catalogs.geoparquet_points import PointWriter, TableInfo
 from adapters.ngu.grid import MedianGrid
 from adapters.ngu.names import ResultName, collection_id, parse_result_name
 from catalogs import stac
@@ -71,8 +71,8 @@ class FileResult:
     examples: list[str]
     dates: tuple[date, ...]
     hull: Any
-    rasters: dict[str, Path] = field(default_factory=dict)
-    columns: list[dict[str, Any]] = field(default_factory=list)
+    rasters: dict[str, Path]
+    table: TableInfo
 
 
 def translate(job: JobRef, status: JobStatus, outputs: list[RemoteFile], files: Mapping[str, Path],
@@ -115,9 +115,7 @@ def translate_file(path: Path, name: str, workdir: Path, *, cell: float = DEFAUL
                              description="The result file of the NGU InSAR API (CSV"
                                          + (", gzipped)" if source is path else ")"), cog=False),
         "data": AssetDraft(parquet, roles=("data",), title="Points and displacement time series (GeoParquet)",
-                           media_type=stac.GEOPARQUET, fields={
-                               "table:columns": result.columns, "table:row_count": result.rows,
-                               "table:primary_geometry": GEOMETRY}),
+                           media_type=stac.GEOPARQUET, fields=result.table.fields()),
     }
     for layer, key in VELOCITY_LAYERS.items():
         raster = result.rasters.get(layer)
@@ -229,7 +227,6 @@ def _stream_with(source: Any, stats: CsvStats, layout: Layout, parquet: Path, ou
             writer.abort()
         raise BadProductError(f"{what}: no valid point in the file ({stats.bad_rows} malformed row(s))")
     writer.close()
-    schema = writer.schema
     rasters: dict[str, Path] = {}
     extent = grid.grid()
     for layer in layers:
@@ -240,7 +237,7 @@ def _stream_with(source: Any, stats: CsvStats, layout: Layout, parquet: Path, ou
     if "mean_velocity" not in rasters:
         raise BadProductError(f"{what}: no point has a mean_velocity value")
     return FileResult(writer.rows, stats.bad_rows, list(stats.examples), layout.dates, _polygonal(hull), rasters,
-                      _table_columns(schema))
+                      writer.table_info(_described(writer.schema)))
 
 
 def _polygonal(hull: Any) -> Any:
@@ -262,26 +259,19 @@ def _floats(array: pa.Array) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)
 
 
-def _table_columns(schema: pa.Schema) -> list[dict[str, Any]]:
-    """``table:columns``: each column's name, Arrow type, description and unit."""
-    columns = []
+def _described(schema: pa.Schema) -> dict[str, dict[str, Any]]:
+    """What ``table:columns`` says of the NGU columns beyond name and type: descriptions and units."""
+    described: dict[str, dict[str, Any]] = {}
     for f in schema:
-        if f.name == GEOMETRY:
-            columns.append(dict(GEOMETRY_COLUMN))
-            continue
         if f.name == DISPLACEMENT:
-            columns.append({"name": f.name, "type": f"list<{f.type.value_type}>", "unit": "mm",
-                            "description": "cumulative line-of-sight displacement (mm) at each acquisition date; "
-                                           "the dates are the item's ngu:dates and the file's ngu:dates metadata"})
-            continue
-        known = KNOWN.get(f.name)
-        entry: dict[str, Any] = {"name": f.name, "type": str(f.type)}
-        if known is not None:
-            entry["description"] = known.description + (f" ({known.unit})" if known.unit else "")
-            if known.unit:
-                entry["unit"] = known.unit
-        columns.append(entry)
-    return columns
+            described[f.name] = {"type": f"list<{f.type.value_type}>", "unit": "mm",
+                                 "description": "cumulative line-of-sight displacement (mm) at each acquisition "
+                                                "date; the dates are the item's ngu:dates and the file's ngu:dates "
+                                                "metadata"}
+        elif (known := KNOWN.get(f.name)) is not None:
+            described[f.name] = {"description": known.description + (f" ({known.unit})" if known.unit else ""),
+                                 **({"unit": known.unit} if known.unit else {})}
+    return described
 
 
 def _centre(bbox: Any) -> tuple[float, float] | None:
