@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from adapters.s3sim import LoopbackS3
 
 from catalogs.schemas import SCHEMA_CACHE_ENV, SCHEMA_DIR_ENV
+
+if TYPE_CHECKING:
+    from harvester.demo import DemoResult
 
 #: real provider samples kept in the repository (where each came from: tests/data/README.md)
 SAMPLES = Path(__file__).resolve().parent / "data"
@@ -65,14 +69,20 @@ def s3_server(_s3_server: LoopbackS3, monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo catalog (every provider simulator harvested), built once per test process. Read it only:
-    a test that changes a catalog copies it first (`demo_copy`)."""
+def demo_result(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    """The demo (every provider simulator harvested, in the process pool), run once per test process."""
     from harvester.demo import run_demo
 
     result = run_demo(tmp_path_factory.mktemp("demo-catalog") / "demo")
     assert result.report.ok and not result.summary.failures, result.report.format()
-    return result.root
+    return result
+
+
+@pytest.fixture(scope="session")
+def demo(demo_result: DemoResult) -> Path:
+    """The demo catalog, built once per test process. Read it only: a test that changes a catalog copies it
+    first (`demo_copy`)."""
+    return demo_result.root
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from adapters.hyp3.jobs import API_EXAMPLES
 from harvester import pipeline
 from harvester.cli import main
 from harvester.config import ConfigError, RunOptions, parse_config
-from harvester.demo import run_demo
+from harvester.demo import DemoResult, run_demo
 from harvester.work import WorkerError, run_task
 from tests.golden import LOOPBACK
 from tests.harvester import fakeprovider
@@ -69,10 +69,11 @@ def on_cluster(server: FakeServer, root: Path, jobs: list[str], cluster: LocalCl
     return pipeline.run(fake_config(root, server.url, jobs, executor="dask", scheduler=cluster.scheduler_address))
 
 
-def test_the_demo_on_a_local_cluster_gives_the_process_pools_catalog(tmp_path: Path) -> None:
+def test_the_demo_on_a_local_cluster_gives_the_process_pools_catalog(demo_result: DemoResult,
+                                                                      tmp_path: Path) -> None:
     options = {"poll_interval": 0.2, "poll_max_interval": 1.0, "timeout": 600.0, "workers": 2}
-    # the same folder name: the root catalog's id is its folder's
-    pool = run_demo(tmp_path / "pool" / "demo", run=RunOptions(executor="process", **options))
+    # the session's demo (the process pool) is in a folder named demo too: the root catalog's id is its folder's
+    pool = demo_result
     dask_run = run_demo(tmp_path / "dask" / "demo", run=RunOptions(executor="dask", scheduler="local", **options))
 
     assert pool.summary.ok and dask_run.summary.ok, (pool.summary.failures, dask_run.summary.failures)
